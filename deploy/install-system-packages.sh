@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the system packages the project needs (Java 17+ and Maven for the Kafka broker) when missing.
+# Uses Debian's apt; does nothing when everything is already there.
+set -euo pipefail
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "newsfeed: please install: ${missing[*]} (no apt-get on this machine)" >&2
+  exit 1
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "newsfeed: installing ${missing[*]} with apt-get"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

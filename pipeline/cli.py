@@ -1,0 +1,157 @@
+"""The `newsfeed` command: one entry point for every role and operation."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+
+from pipeline.settings import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newsfeed",
+        description="Crawl news sites into Kafka, extract, de-duplicate and tag articles.",
+    )
+    parser.add_argument("--config", type=Path, help="YAML settings file (also NEWSFEED_CONFIG_FILE)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    broker = commands.add_parser("broker", help="run the local single-node Kafka broker (KRaft)")
+    broker.add_argument("action", choices=["start", "stop", "status"])
+    broker.set_defaults(handler=_broker)
+
+    topics = commands.add_parser("topics", help="create or describe the catalogue's topics")
+    topics.add_argument("action", choices=["create", "describe"])
+    topics.set_defaults(handler=_topics)
+
+    crawl = commands.add_parser("crawl", help="fetch pages announced by feeds and publish them to Kafka")
+    crawl.add_argument("--feed", action="append", default=[], help="feed URL (repeatable; default: settings)")
+    crawl.add_argument("--once", action="store_true", help="one pass over the feeds, then exit")
+    crawl.set_defaults(handler=_crawl)
+
+    worker = commands.add_parser("worker", help="run the Faust worker: extract, dedup, tag, sink")
+    worker.set_defaults(handler=_worker)
+
+    site = commands.add_parser("demo-site", help="serve the bundled local news site")
+    site.add_argument("--host", default="127.0.0.1")
+    site.add_argument("--port", type=int, default=8080)
+    site.set_defaults(handler=_demo_site)
+
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline once on the local news site and print results"
+    )
+    demo.add_argument("--output", type=Path, help="also write the enriched records to this JSONL file")
+    demo.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the records")
+    demo.set_defaults(handler=_demo)
+
+    ping = commands.add_parser("ping", help="exit 0 when the Kafka cluster answers")
+    ping.set_defaults(handler=_ping)
+
+    config = commands.add_parser("config", help="show the effective settings (secrets masked)")
+    config.add_argument("action", choices=["show"])
+    config.set_defaults(handler=_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"newsfeed: invalid settings: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _broker(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.ops.broker import BrokerError, LocalBroker  # noqa: PLC0415 - keep `--help` fast
+
+    broker = LocalBroker(settings.broker)
+    try:
+        if args.action == "start":
+            print(broker.start().describe())
+        elif args.action == "stop":
+            print("broker stopped" if broker.stop() else "broker was not running")
+        else:
+            status = broker.status()
+            print(status.describe())
+            return 0 if status.answering else 1
+    except BrokerError as error:
+        print(f"newsfeed broker: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.ops.topics import create_topics, describe_topics  # noqa: PLC0415
+
+    if args.action == "create":
+        created = asyncio.run(create_topics(settings))
+        print(f"created {len(created)} topic(s): {', '.join(created)}" if created else "all topics exist")
+        return 0
+    for row in asyncio.run(describe_topics(settings)):
+        print(orjson.dumps(row).decode())
+    return 0
+
+
+def _crawl(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.crawl.service import crawl  # noqa: PLC0415
+
+    feeds = args.feed or settings.crawl.feeds
+    if not feeds:
+        print("newsfeed crawl: no feeds; pass --feed URL or set crawl.feeds in the settings", file=sys.stderr)
+        return 2
+    report = asyncio.run(crawl(settings, feeds, once=args.once))
+    if args.once:
+        print(orjson.dumps({"outcomes": dict(report.outcomes), "published": len(report.published)}).decode())
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.stream.worker import run_worker  # noqa: PLC0415
+
+    run_worker(settings)
+    return 0
+
+
+def _demo_site(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.demo.site import run_site  # noqa: PLC0415
+
+    run_site(host=args.host, port=args.port)
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.demo.runner import run_demo  # noqa: PLC0415
+
+    return run_demo(settings, output=args.output, timeout_s=args.timeout)
+
+
+def _ping(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.ops.kafka import cluster_answers  # noqa: PLC0415
+
+    answering = asyncio.run(cluster_answers(settings.kafka, timeout_s=10.0))
+    print(f"{settings.kafka.bootstrap_servers}: {'answering' if answering else 'not answering'}")
+    return 0 if answering else 1
+
+
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    print(settings.model_dump_json(indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Crawl stage: discover article URLs and fetch pages."""

@@ -1,0 +1,1 @@
+"""Dedup stage: recognise copies of the same story."""

@@ -1,0 +1,1 @@
+"""A bundled local news site, so tests and the demo can crawl something without the internet."""

@@ -1,0 +1,109 @@
+"""`newsfeed demo`: the whole pipeline once, on the bundled news site, with its records printed."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+from pipeline.crawl.service import crawl
+from pipeline.demo.content import ARTICLES, SEED_ARTICLE, SITES
+from pipeline.demo.site import serve_site
+from pipeline.ops.broker import BrokerError, LocalBroker
+from pipeline.ops.isolated import (
+    delete_topics,
+    isolated_overrides,
+    start_worker,
+    stop_process,
+    with_overrides,
+)
+from pipeline.ops.topics import create_topics
+from pipeline.records import EnrichedArticle
+from pipeline.settings import Settings
+from pipeline.sink.sqlite_store import SqliteStore
+
+# Copies of a story already published are dropped as exact duplicates, so one record per story comes out.
+EXPECTED_STORIES = sum(1 for article in ARTICLES if article.syndicated_from is None)
+
+
+def run_demo(settings: Settings, output: Path | None, timeout_s: float, out: TextIO = sys.stdout) -> int:
+    """Start the broker if needed, run crawl → Kafka → worker → SQLite, print what came out."""
+    try:
+        LocalBroker(settings.broker).start()
+    except BrokerError as error:
+        print(f"newsfeed demo: {error}", file=sys.stderr)
+        return 1
+    run_id = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    state_dir = settings.broker.state_dir.parent / "demo" / run_id
+    overrides = isolated_overrides(run_id, state_dir, partitions=4)
+    overrides["kafka"] = {"bootstrap_servers": f"{settings.broker.host}:{settings.broker.port}"}
+    demo_settings = with_overrides(settings, overrides)
+    records = asyncio.run(_run(demo_settings, overrides, state_dir, timeout_s))
+    _print_records(records, out)
+    if output is not None:
+        output.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+        print(f"\nwrote {len(records)} enriched records to {output}", file=out)
+    if len(records) < EXPECTED_STORIES:
+        print(
+            f"newsfeed demo: only {len(records)} of {EXPECTED_STORIES} stories arrived; "
+            f"see {state_dir / 'worker.log'}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+async def _run(
+    settings: Settings, overrides: dict[str, object], state_dir: Path, timeout_s: float
+) -> list[EnrichedArticle]:
+    await create_topics(settings)
+    worker = start_worker(overrides, state_dir / "worker.log")
+    try:
+        async with serve_site() as base_url:
+            feeds = [f"{base_url}{site.feed_path}" for site in SITES]
+            report = await crawl(settings, feeds, once=True)
+            print(f"crawled {len(report.published)} pages from {len(feeds)} feeds: {dict(report.outcomes)}")
+            return await _wait_for_records(settings.store.sqlite_path, EXPECTED_STORIES, timeout_s)
+    finally:
+        await asyncio.to_thread(stop_process, worker)
+        await delete_topics(settings)
+
+
+async def _wait_for_records(path: Path, expected: int, timeout_s: float) -> list[EnrichedArticle]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = await asyncio.to_thread(_stored_records, path)
+        if len(records) >= expected or time.monotonic() > deadline:
+            return records
+        await asyncio.sleep(0.5)
+
+
+def _stored_records(path: Path) -> list[EnrichedArticle]:
+    if not path.exists():
+        return []
+    store = SqliteStore(path)
+    try:
+        return list(store.articles())
+    finally:
+        store.close()
+
+
+def _print_records(records: list[EnrichedArticle], out: TextIO) -> None:
+    print(f"\n{len(records)} enriched articles:\n", file=out)
+    for record in records:
+        topics = ", ".join(f"{tag['id']} ({tag['score']:.2f})" for tag in record["topics"]) or "-"
+        print(
+            f"* {record['title']}\n    {record['url']}\n    site={record['site_name']} "
+            f"published={record['published']} topics={topics} cluster={record['dedup']['cluster_id'][:12]}",
+            file=out,
+        )
+    for record in sorted(records, key=lambda record: record["title"] != SEED_ARTICLE.title):
+        if record["topics"]:
+            shown = dict(record, text=record["text"][:300] + "…")
+            print("\nOne enriched record in full (text shortened):", file=out)
+            print(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode(), file=out)
+            break

@@ -1,0 +1,1 @@
+"""Extraction stage: raw page to article."""

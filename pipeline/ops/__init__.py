@@ -1,0 +1,1 @@
+"""Operating the pipeline: the local broker, topics and Kafka client settings."""

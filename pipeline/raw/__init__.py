@@ -1,0 +1,1 @@
+"""Raw-pages hop: fetched pages onto Kafka."""

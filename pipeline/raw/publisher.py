@@ -1,0 +1,53 @@
+"""Publish raw pages to the raw-pages topic; a page counts as done only once the broker acknowledged it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from aiokafka import AIOKafkaProducer
+
+from pipeline.ops.kafka import client_options
+from pipeline.records import RawPage, dumps
+from pipeline.settings import Settings
+
+RAW_PAGE_SCHEMA = "raw_page.v1"
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+def record_headers(schema: str, trace_id: str) -> list[tuple[str, bytes]]:
+    """Headers every record carries: its schema and the trace id that follows the article."""
+    return [("schema", schema.encode()), ("trace-id", trace_id.encode())]
+
+
+class RawPagePublisher:
+    """An idempotent, compressed producer of raw_page.v1 records keyed by canonical URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.topic = settings.topics.raw_pages
+        self._producer = AIOKafkaProducer(
+            **client_options(settings.kafka),
+            acks="all",
+            enable_idempotence=True,
+            compression_type="zstd",
+            max_request_size=MAX_REQUEST_BYTES,
+            linger_ms=5,
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._producer.stop()
+
+    async def publish(self, page: RawPage) -> None:
+        """Return once the broker has the page (acks=all)."""
+        await self._producer.send_and_wait(
+            self.topic,
+            value=dumps(page),
+            key=page["url"].encode(),
+            headers=record_headers(RAW_PAGE_SCHEMA, page["trace_id"]),
+        )

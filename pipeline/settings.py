@@ -1,0 +1,151 @@
+"""The one settings object: read once from NEWSFEED_* environment variables and an optional YAML file."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+
+class KafkaSettings(BaseModel):
+    """How every client reaches the cluster."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    request_timeout_ms: int = 40_000
+
+
+class TopicSettings(BaseModel):
+    """Topic names and the partition count the pipeline creates them with."""
+
+    raw_pages: str = "newsfeed.raw-pages.v1"
+    articles: str = "newsfeed.articles.v1"
+    enriched: str = "newsfeed.enriched-articles.v1"
+    dead_letter: str = "newsfeed.dead-letter.v1"
+    partitions: int = Field(default=8, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class BrokerSettings(BaseModel):
+    """The single-node KRaft broker that `newsfeed broker` runs from the official jars."""
+
+    state_dir: Path = PROJECT_DIR / ".state" / "kafka"
+    host: str = "127.0.0.1"
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = "768m"
+    start_timeout_s: float = 90.0
+
+
+class CrawlSettings(BaseModel):
+    """What the crawler fetches and how politely."""
+
+    feeds: list[str] = Field(default_factory=list)
+    user_agent: str = "newsfeed/0.1 (+https://github.com/newsfeed/newsfeed)"
+    poll_interval_s: float = 300.0
+    concurrency: int = Field(default=16, ge=1)
+    request_timeout_s: float = 20.0
+    max_body_bytes: int = 5 * 1024 * 1024
+    allowed_private_hosts: list[str] = Field(default_factory=list)
+
+
+class WorkerSettings(BaseModel):
+    """The Faust worker: application id, local state and how many processes extract."""
+
+    app_id: str = "newsfeed"
+    data_dir: Path = PROJECT_DIR / ".state" / "faust"
+    extraction_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    extraction_batch: int = Field(default=16, ge=1)
+    web_enabled: bool = False
+    web_port: int = 6066
+
+
+class StoreSettings(BaseModel):
+    """Where the sink keeps enriched articles."""
+
+    sqlite_path: Path = PROJECT_DIR / ".state" / "newsfeed.sqlite3"
+    batch_size: int = Field(default=200, ge=1)
+    batch_window_s: float = 0.5
+
+
+class TaggingSettings(BaseModel):
+    """The topic taxonomy the tagger applies."""
+
+    taxonomy_file: Path = PACKAGE_DIR / "tag" / "taxonomy.yaml"
+
+
+class Settings(BaseSettings):
+    """Everything configurable, in one place. Environment beats the config file, which beats defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSFEED_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    config_file: Path | None = None
+    schemas_dir: Path = PROJECT_DIR / "schemas"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    tagging: TaggingSettings = Field(default_factory=TaggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = _config_file_from(init_settings, env_settings)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+
+def _config_file_from(*sources: PydanticBaseSettingsSource) -> Path | None:
+    for source in sources:
+        value: Any = source().get("config_file")
+        if value:
+            path = Path(value)
+            if not path.is_file():
+                raise FileNotFoundError(f"config file {path} does not exist (set by config_file)")
+            return path
+    return None
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Build the settings object; call once at process start and pass it down."""
+    if config_file is not None:
+        return Settings(config_file=config_file)
+    return Settings()
+
+
+@lru_cache(maxsize=1)
+def default_settings() -> Settings:
+    """Settings for entry points that have no CLI-provided config file."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Sink stage: enriched articles into stores."""

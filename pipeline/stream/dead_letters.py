@@ -1,0 +1,42 @@
+"""Dead-letter records: what failed, why, and the original bytes so it can be replayed."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+from pipeline.records import DeadLetter
+
+
+def dead_letter(
+    *,
+    stage: str,
+    reason: str,
+    error: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    now: datetime,
+    trace_id: str | None = None,
+) -> DeadLetter:
+    """Describe a failed record; bytes that are not UTF-8 are kept as base64, never altered."""
+    original = value or b""
+    try:
+        text, encoding = original.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = base64.b64encode(original).decode("ascii"), "base64"
+    return DeadLetter(
+        reason=reason,
+        error=error[:2000],
+        stage=stage,
+        source_topic=topic,
+        partition=partition,
+        offset=offset,
+        key=key.decode("utf-8", errors="replace") if key is not None else None,
+        original=text,
+        original_encoding=encoding,
+        failed_at=now.isoformat(),
+        trace_id=trace_id,
+    )

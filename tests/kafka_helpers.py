@@ -1,0 +1,55 @@
+"""Small real-Kafka helpers for tests: produce bytes, read a topic back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from pipeline.ops.kafka import client_options
+from pipeline.settings import Settings
+
+
+async def produce(settings: Settings, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(
+        **client_options(settings.kafka),
+        acks="all",
+        compression_type="zstd",
+        max_request_size=12 * 1024 * 1024,
+    )
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float) -> list[ConsumerRecord]:
+    """Read from the beginning until `expected` records arrived or the time is up."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        **client_options(settings.kafka),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        max_partition_fetch_bytes=12 * 1024 * 1024,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def read_topic_sync(settings: Settings, topic: str, expected: int, timeout_s: float) -> list[ConsumerRecord]:
+    return asyncio.run(read_topic(settings, topic, expected, timeout_s))
