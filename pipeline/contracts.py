@@ -91,3 +91,43 @@ def load_catalogue(path: Path) -> list[TopicSpec]:
 def contracts_for(schemas_dir: Path) -> Contracts:
     """One Contracts per schemas folder per process."""
     return Contracts(schemas_dir)
+
+
+def consumer_view(schema: dict[str, Any], schemas: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """What a consumer may rely on: every required field path with its declared type(s).
+
+    A later schema version is compatible when its view contains this one unchanged (it may add fields).
+    """
+    view: dict[str, str] = {}
+    _collect(schema, schemas, "", view)
+    return view
+
+
+def _collect(
+    schema: dict[str, Any], schemas: dict[str, dict[str, Any]], prefix: str, view: dict[str, str]
+) -> None:
+    for part in schema.get("allOf", []):
+        referenced = part.get("$ref", "").removesuffix(SCHEMA_SUFFIX)
+        _collect(schemas[referenced] if referenced else part, schemas, prefix, view)
+    properties = schema.get("properties", {})
+    for name in schema.get("required", []):
+        field_schema = properties.get(name, {})
+        path = f"{prefix}{name}"
+        declared = field_schema.get("type", "any")
+        view[path] = "|".join(sorted(declared)) if isinstance(declared, list) else str(declared)
+        if declared == "object":
+            _collect(field_schema, schemas, f"{path}.", view)
+        items = field_schema.get("items", {})
+        if declared == "array" and items.get("type") == "object":
+            _collect(items, schemas, f"{path}[].", view)
+
+
+def breaking_changes(locked: dict[str, str], current: dict[str, str]) -> list[str]:
+    """Required fields a consumer relied on that were removed or retyped."""
+    problems = []
+    for path, declared in sorted(locked.items()):
+        if path not in current:
+            problems.append(f"{path}: no longer required (consumers rely on it)")
+        elif current[path] != declared:
+            problems.append(f"{path}: type changed from {declared} to {current[path]}")
+    return problems

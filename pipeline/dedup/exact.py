@@ -1,29 +1,80 @@
-"""Exact-copy verdicts: the first article with a body hash is canonical, later ones point to it."""
+"""Exact-copy decisions: one canonical article per body hash, chosen by a stated precedence rule.
+
+Precedence: the earliest `published` time wins (an undated article ranks after every dated one); ties go
+to the smaller article id. The rule depends only on the articles, never on arrival order, so the same
+input always yields the same canonical copy.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypedDict
+
 from pipeline.records import Article, DedupVerdict
 
-DEDUP_VERSION = "exact-1"
+DEDUP_VERSION = "exact-2"
+_UNDATED = "9999-12-31T23:59:59+00:00"
 
 
-def exact_verdict(article: Article, first_seen_id: str | None) -> DedupVerdict:
-    """Judge an article against the id first seen with its body hash (None when the hash is new).
+class FirstSeen(TypedDict):
+    """What the dedup table keeps per body hash: the canonical copy and its precedence rank."""
 
-    Seeing the same article again (a re-crawl or a replay) is not a duplicate of itself.
+    id: str
+    rank: str
+
+
+@dataclass(frozen=True)
+class ExactDecision:
+    """The verdict for an article, what the table should now hold, and a canonical copy to retract."""
+
+    verdict: DedupVerdict
+    remember: FirstSeen | None
+    retract: str | None
+
+
+def precedence_rank(article: Article) -> str:
+    """A sortable key: smaller means more canonical."""
+    return f"{_utc(article['published'])}|{article['id']}"
+
+
+def judge_exact(article: Article, current: FirstSeen | None) -> ExactDecision:
+    """Decide whether an article is the canonical copy of its body or a duplicate of the current one.
+
+    Seeing the same article again (a re-crawl or a replay) never makes it a duplicate of itself.
     """
-    if first_seen_id is None or first_seen_id == article["id"]:
-        return DedupVerdict(
-            content_hash=article["content_hash"],
-            cluster_id=article["id"],
-            duplicate_of=None,
-            similarity=1.0,
-            method="first",
+    rank = precedence_rank(article)
+    if current is None or current["id"] == article["id"] or rank < current["rank"]:
+        retract = current["id"] if current is not None and current["id"] != article["id"] else None
+        return ExactDecision(
+            verdict=_verdict(article, cluster_id=article["id"], duplicate_of=None, method="first"),
+            remember=FirstSeen(id=article["id"], rank=rank),
+            retract=retract,
         )
+    return ExactDecision(
+        verdict=_verdict(article, cluster_id=current["id"], duplicate_of=current["id"], method="exact"),
+        remember=None,
+        retract=None,
+    )
+
+
+def _verdict(article: Article, *, cluster_id: str, duplicate_of: str | None, method: str) -> DedupVerdict:
     return DedupVerdict(
         content_hash=article["content_hash"],
-        cluster_id=first_seen_id,
-        duplicate_of=first_seen_id,
+        cluster_id=cluster_id,
+        duplicate_of=duplicate_of,
         similarity=1.0,
-        method="exact",
+        method=method,
     )
+
+
+def _utc(published: str | None) -> str:
+    if not published:
+        return _UNDATED
+    try:
+        moment = datetime.fromisoformat(published)
+    except ValueError:
+        return _UNDATED
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()

@@ -21,6 +21,7 @@ from pipeline.ops.isolated import (
     stop_process,
     with_overrides,
 )
+from pipeline.ops.lag import wait_until_drained
 from pipeline.ops.topics import create_topics
 from pipeline.records import EnrichedArticle
 from pipeline.settings import Settings
@@ -67,19 +68,11 @@ async def _run(
             feeds = [f"{base_url}{site.feed_path}" for site in SITES]
             report = await crawl(settings, feeds, once=True)
             print(f"crawled {len(report.published)} pages from {len(feeds)} feeds: {dict(report.outcomes)}")
-            return await _wait_for_records(settings.store.sqlite_path, EXPECTED_STORIES, timeout_s)
+            await wait_until_drained(settings, timeout_s)
+            return await asyncio.to_thread(_stored_records, settings.store.sqlite_path)
     finally:
         await asyncio.to_thread(stop_process, worker)
         await delete_topics(settings)
-
-
-async def _wait_for_records(path: Path, expected: int, timeout_s: float) -> list[EnrichedArticle]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        records = await asyncio.to_thread(_stored_records, path)
-        if len(records) >= expected or time.monotonic() > deadline:
-            return records
-        await asyncio.sleep(0.5)
 
 
 def _stored_records(path: Path) -> list[EnrichedArticle]:

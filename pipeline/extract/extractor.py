@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import trafilatura
@@ -13,6 +14,10 @@ from pipeline.records import Article, RawPage
 
 EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}/nf1"
 MIN_TEXT_CHARS = 200
+ARTICLE_PAGE_TYPES = frozenset({"article", "news", "newsarticle", "blogposting", "reportagenewsarticle"})
+LISTING_LINE_SHARE = 0.6
+# Full timestamps, not just days: dedup precedence between same-day copies depends on the time.
+_DATE_PARAMS = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
 
 
 @dataclass(frozen=True)
@@ -41,12 +46,18 @@ def extract_article(page: RawPage) -> Article | Skipped:
         include_comments=False,
         include_tables=False,
         favor_precision=True,
+        date_extraction_params=_DATE_PARAMS,
     )
     if extracted is None:
         return Skipped("no-article")
     document: dict[str, Any] = extracted if isinstance(extracted, dict) else extracted.as_dict()
     text = (document.get("text") or "").strip()
     title = (document.get("title") or "").strip()
+    page_type = (document.get("pagetype") or "article").lower()
+    if page_type not in ARTICLE_PAGE_TYPES:
+        return Skipped("not-an-article", f"og:type {page_type}")
+    if _looks_like_listing(text):
+        return Skipped("listing-page")
     if len(text) < MIN_TEXT_CHARS:
         return Skipped("too-short", f"{len(text)} characters")
     if not title:
@@ -57,7 +68,7 @@ def extract_article(page: RawPage) -> Article | Skipped:
         canonical_url=document.get("url") or page["url"],
         title=title,
         text=text,
-        published=document.get("date") or None,
+        published=_iso_datetime(document.get("date")),
         authors=_authors(document.get("author")),
         language=document.get("language") or None,
         site_name=document.get("sitename") or None,
@@ -76,3 +87,20 @@ def _authors(author: str | None) -> list[str]:
     if not author:
         return []
     return [name.strip() for name in author.replace(" and ", ";").split(";") if name.strip()]
+
+
+def _iso_datetime(value: str | None) -> str | None:
+    """Normalise trafilatura's date to extended ISO 8601 (+05:30, not +0530)."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").isoformat()
+    except ValueError:
+        return value
+
+
+def _looks_like_listing(text: str) -> bool:
+    """Index and section pages come out of extraction as lists of teasers, not paragraphs."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    listed = sum(1 for line in lines if line.lstrip().startswith(("- ", "• ", "* ")))
+    return bool(lines) and listed / len(lines) >= LISTING_LINE_SHARE

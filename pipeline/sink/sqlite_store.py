@@ -57,8 +57,13 @@ class SqliteStore:
 
     def upsert_many(self, records: Sequence[EnrichedArticle]) -> int:
         """Write a batch in one transaction; returns the number of records given."""
+        return self.apply(records, ())
+
+    def apply(self, records: Sequence[EnrichedArticle], deleted_ids: Sequence[str]) -> int:
+        """Upsert records and delete retracted ids (tombstones) in one transaction, in that order."""
         with self._db:
             self._db.executemany(_UPSERT, [_row(record) for record in records])
+            self._db.executemany("DELETE FROM articles WHERE id = ?", [(id_,) for id_ in deleted_ids])
         return len(records)
 
     def count(self) -> int:

@@ -9,7 +9,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from pipeline.dedup.exact import exact_verdict
+from pipeline.dedup.exact import judge_exact
 from pipeline.extract.extractor import Skipped, extract_article
 from pipeline.raw.publisher import record_headers
 from pipeline.records import Article, EnrichedArticle, RawPage, dumps
@@ -114,13 +114,18 @@ def register_agents(wiring: Wiring) -> None:
             except InvalidRecordError as error:
                 await send_dead_letter(event, "enrich", error.reason, error.detail)
                 continue
-            verdict = exact_verdict(article, wiring.first_seen.get(article["content_hash"]))
-            if verdict["method"] == "exact":
+            decision = judge_exact(article, wiring.first_seen.get(article["content_hash"]))
+            if decision.verdict["method"] == "exact":
                 outcomes["dropped:exact-duplicate"] += 1
-                log.info("exact duplicate %s of %s dropped", article["url"], verdict["duplicate_of"])
+                log.info("exact duplicate %s of %s dropped", article["url"], decision.verdict["duplicate_of"])
                 continue
-            wiring.first_seen[article["content_hash"]] = article["id"]
-            enriched = enrich_article(article, verdict, taxonomy, wiring.clock())
+            if decision.remember is not None:
+                wiring.first_seen[article["content_hash"]] = decision.remember
+            if decision.retract is not None:
+                # The earlier copy turned out not to be canonical: a tombstone removes it downstream.
+                outcomes["retracted:exact-duplicate"] += 1
+                await wiring.enriched.send(key=decision.retract.encode(), value=None)
+            enriched = enrich_article(article, decision.verdict, taxonomy, wiring.clock())
             outcomes["enriched"] += 1
             await wiring.enriched.send(
                 key=enriched["id"].encode(),
@@ -136,7 +141,11 @@ def register_agents(wiring: Wiring) -> None:
                 settings.store.batch_size, within=settings.store.batch_window_s
             ):
                 batch: list[EnrichedArticle] = []
+                retracted: list[str] = []
                 for event in events:
+                    if event.message.value is None and event.message.key is not None:
+                        retracted.append(event.message.key.decode())
+                        continue
                     try:
                         batch.append(
                             decode_record(
@@ -145,8 +154,8 @@ def register_agents(wiring: Wiring) -> None:
                         )
                     except InvalidRecordError as error:
                         await send_dead_letter(event, "sink", error.reason, error.detail)
-                if batch:
-                    await asyncio.to_thread(store.upsert_many, batch)
+                if batch or retracted:
+                    await asyncio.to_thread(store.apply, batch, retracted)
                     outcomes["stored"] += len(batch)
         finally:
             store.close()
