@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +22,8 @@ PROJECT_DIR = PACKAGE_DIR.parent
 class KafkaSettings(BaseModel):
     """How every client reaches the cluster."""
 
+    model_config = ConfigDict(extra="forbid")
+
     bootstrap_servers: str = "127.0.0.1:9092"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -34,6 +36,8 @@ class KafkaSettings(BaseModel):
 class TopicSettings(BaseModel):
     """Topic names and the partition count the pipeline creates them with."""
 
+    model_config = ConfigDict(extra="forbid")
+
     raw_pages: str = "newsfeed.raw-pages.v1"
     articles: str = "newsfeed.articles.v1"
     enriched: str = "newsfeed.enriched-articles.v1"
@@ -45,6 +49,8 @@ class TopicSettings(BaseModel):
 class BrokerSettings(BaseModel):
     """The single-node KRaft broker that `newsfeed broker` runs from the official jars."""
 
+    model_config = ConfigDict(extra="forbid")
+
     state_dir: Path = PROJECT_DIR / ".state" / "kafka"
     host: str = "127.0.0.1"
     port: int = 9092
@@ -55,6 +61,8 @@ class BrokerSettings(BaseModel):
 
 class CrawlSettings(BaseModel):
     """What the crawler fetches and how politely."""
+
+    model_config = ConfigDict(extra="forbid")
 
     feeds: list[str] = Field(default_factory=list)
     user_agent: str = "newsfeed/0.1 (+https://github.com/newsfeed/newsfeed)"
@@ -68,6 +76,8 @@ class CrawlSettings(BaseModel):
 class WorkerSettings(BaseModel):
     """The Faust worker: application id, local state and how many processes extract."""
 
+    model_config = ConfigDict(extra="forbid")
+
     app_id: str = "newsfeed"
     data_dir: Path = PROJECT_DIR / ".state" / "faust"
     extraction_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
@@ -79,6 +89,8 @@ class WorkerSettings(BaseModel):
 class StoreSettings(BaseModel):
     """Where the sink keeps enriched articles."""
 
+    model_config = ConfigDict(extra="forbid")
+
     sqlite_path: Path = PROJECT_DIR / ".state" / "newsfeed.sqlite3"
     batch_size: int = Field(default=200, ge=1)
     batch_window_s: float = 0.5
@@ -86,6 +98,8 @@ class StoreSettings(BaseModel):
 
 class TaggingSettings(BaseModel):
     """The topic taxonomy the tagger applies."""
+
+    model_config = ConfigDict(extra="forbid")
 
     taxonomy_file: Path = PACKAGE_DIR / "tag" / "taxonomy.yaml"
 

@@ -62,6 +62,8 @@ class Crawler:
         for feed_url in feed_urls:
             try:
                 feed = await fetch(self.session, feed_url, self.settings.max_body_bytes)
+                if feed.status != 200:
+                    raise FeedError(f"{feed_url}: HTTP {feed.status}")
                 entries = parse_feed(feed.body, feed.final_url)
             except (FetchError, FeedError) as error:
                 log.warning("feed %s unreadable: %s", feed_url, error)

@@ -24,8 +24,9 @@ class FeedEntry:
 def parse_feed(body: bytes, feed_url: str) -> list[FeedEntry]:
     """Entries of a feed, links made absolute; raises FeedError when nothing usable is there."""
     parsed = feedparser.parse(body)
-    if parsed.get("bozo") and not parsed.entries:
-        raise FeedError(f"{feed_url}: not a feed ({parsed.get('bozo_exception')!s})")
+    if not parsed.get("version"):
+        reason = parsed.get("bozo_exception") or "no RSS or Atom root element"
+        raise FeedError(f"{feed_url}: not a feed ({reason!s})")
     entries = []
     for entry in parsed.entries:
         link = entry.get("link")

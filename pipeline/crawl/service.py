@@ -7,10 +7,10 @@ import signal
 
 import aiohttp
 
+from pipeline.clock import utc_now
 from pipeline.crawl.crawler import Crawler, CrawlReport
 from pipeline.raw.publisher import RawPagePublisher
 from pipeline.settings import Settings
-from pipeline.stream.app import utc_now
 
 
 def http_session(settings: Settings) -> aiohttp.ClientSession:

@@ -8,9 +8,9 @@ input always yields the same canonical copy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TypedDict
 
+from pipeline.clock import utc_iso
 from pipeline.records import Article, DedupVerdict
 
 DEDUP_VERSION = "exact-2"
@@ -72,9 +72,6 @@ def _utc(published: str | None) -> str:
     if not published:
         return _UNDATED
     try:
-        moment = datetime.fromisoformat(published)
+        return utc_iso(published)
     except ValueError:
         return _UNDATED
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()

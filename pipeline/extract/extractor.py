@@ -53,10 +53,11 @@ def extract_article(page: RawPage) -> Article | Skipped:
     document: dict[str, Any] = extracted if isinstance(extracted, dict) else extracted.as_dict()
     text = (document.get("text") or "").strip()
     title = (document.get("title") or "").strip()
-    page_type = (document.get("pagetype") or "article").lower()
-    if page_type not in ARTICLE_PAGE_TYPES:
-        return Skipped("not-an-article", f"og:type {page_type}")
-    if _looks_like_listing(text):
+    declared_type = (document.get("pagetype") or "").lower()
+    if declared_type and declared_type not in ARTICLE_PAGE_TYPES:
+        return Skipped("not-an-article", f"og:type {declared_type}")
+    # Pages that declare themselves articles may hold bullet lists; only undeclared ones are judged by shape.
+    if not declared_type and _looks_like_listing(text):
         return Skipped("listing-page")
     if len(text) < MIN_TEXT_CHARS:
         return Skipped("too-short", f"{len(text)} characters")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -47,8 +48,11 @@ def as_environment(overrides: Mapping[str, Any], prefix: str = "NEWSFEED_") -> d
         name = f"{prefix}{key.upper()}"
         if isinstance(value, Mapping):
             env.update(as_environment(value, f"{name}__"))
+        elif isinstance(value, str):
+            env[name] = value
         else:
-            env[name] = str(value)
+            # pydantic-settings parses complex values (lists, numbers, booleans) from JSON.
+            env[name] = json.dumps(value)
     return env
 
 

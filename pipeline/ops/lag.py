@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from pipeline.ops.kafka import client_options
 from pipeline.ops.topics import admin_client
@@ -48,8 +49,14 @@ async def wait_until_drained(settings: Settings, timeout_s: float) -> bool:
     topics = [settings.topics.raw_pages, settings.topics.articles, settings.topics.enriched]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        lag = await group_lag(settings, settings.worker.app_id, topics)
-        if lag and not any(lag.values()):
-            return True
+        try:
+            lag = await group_lag(settings, settings.worker.app_id, topics)
+        except KafkaError as error:
+            # A fresh broker has no group coordinator until the offsets topic exists; keep waiting.
+            if not error.retriable:
+                raise
+        else:
+            if lag and not any(lag.values()):
+                return True
         await asyncio.sleep(1.0)
     return False

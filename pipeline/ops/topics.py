@@ -46,12 +46,14 @@ async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]
 
 
 async def create_topics(settings: Settings) -> list[str]:
-    """Create every missing catalogue topic; returns the names that were created."""
-    wanted = resolved_topics(settings)
+    """Create every missing catalogue topic; returns the names that were created.
+
+    Creation is attempted for every topic and "already exists" counts as success, because the cluster's
+    metadata as seen by a fresh client can lag a creation made a moment ago.
+    """
+    created = []
     async with admin_client(settings) as admin:
-        existing = set(await admin.list_topics())
-        missing = [topic for topic in wanted if topic.name not in existing]
-        for topic in missing:
+        for topic in resolved_topics(settings):
             new_topic = NewTopic(
                 topic.name,
                 num_partitions=topic.partitions,
@@ -60,10 +62,11 @@ async def create_topics(settings: Settings) -> list[str]:
             )
             response = await admin.create_topics([new_topic])
             for name, error_code, *message in response.topic_errors:
-                # Another process may create the same topic at the same moment; that is success too.
-                if error_code not in (0, TopicAlreadyExistsError.errno):
+                if error_code == 0:
+                    created.append(name)
+                elif error_code != TopicAlreadyExistsError.errno:
                     raise TopicCreationError(f"creating {name} failed (Kafka error {error_code}): {message}")
-    return [topic.name for topic in missing]
+    return created
 
 
 async def describe_topics(settings: Settings) -> list[dict[str, object]]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.clock import utc_iso
 from pipeline.records import EnrichedArticle, dumps, loads
 
 _SCHEMA = """
@@ -22,6 +23,7 @@ CREATE TABLE IF NOT EXISTS articles (
     cluster_id TEXT NOT NULL,
     duplicate_of TEXT,
     fetched_at TEXT NOT NULL,
+    fetched_at_utc TEXT NOT NULL,
     processed_at TEXT NOT NULL,
     record BLOB NOT NULL
 );
@@ -32,15 +34,16 @@ CREATE INDEX IF NOT EXISTS articles_cluster ON articles (cluster_id);
 # Keeping the newest version makes a replayed or redelivered older record harmless.
 _UPSERT = """
 INSERT INTO articles (id, url, canonical_url, title, published, site_name, language, topics,
-                      cluster_id, duplicate_of, fetched_at, processed_at, record)
+                      cluster_id, duplicate_of, fetched_at, fetched_at_utc, processed_at, record)
 VALUES (:id, :url, :canonical_url, :title, :published, :site_name, :language, :topics,
-        :cluster_id, :duplicate_of, :fetched_at, :processed_at, :record)
+        :cluster_id, :duplicate_of, :fetched_at, :fetched_at_utc, :processed_at, :record)
 ON CONFLICT (id) DO UPDATE SET
     url = excluded.url, canonical_url = excluded.canonical_url, title = excluded.title,
     published = excluded.published, site_name = excluded.site_name, language = excluded.language,
     topics = excluded.topics, cluster_id = excluded.cluster_id, duplicate_of = excluded.duplicate_of,
-    fetched_at = excluded.fetched_at, processed_at = excluded.processed_at, record = excluded.record
-WHERE excluded.fetched_at >= articles.fetched_at
+    fetched_at = excluded.fetched_at, fetched_at_utc = excluded.fetched_at_utc,
+    processed_at = excluded.processed_at, record = excluded.record
+WHERE excluded.fetched_at_utc >= articles.fetched_at_utc
 """
 
 
@@ -91,6 +94,7 @@ def _row(record: EnrichedArticle) -> dict[str, Any]:
         "cluster_id": record["dedup"]["cluster_id"],
         "duplicate_of": record["dedup"]["duplicate_of"],
         "fetched_at": record["fetched_at"],
+        "fetched_at_utc": utc_iso(record["fetched_at"]),
         "processed_at": record["processed_at"],
         "record": dumps(record),
     }

@@ -20,7 +20,7 @@ class InvalidRecordError(ValueError):
 
 def decode_record(value: bytes | None, schema: str, contracts: Contracts, max_bytes: int) -> Any:
     """The parsed record, valid against `schema`; raises InvalidRecordError otherwise."""
-    if value is None:
+    if not value:
         raise InvalidRecordError("empty", "record has no value")
     if len(value) > max_bytes:
         raise InvalidRecordError("oversize", f"{len(value)} bytes > {max_bytes}")
