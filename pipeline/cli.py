@@ -69,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"newsfeed: invalid settings: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The Kafka client narrates every rebalance at INFO; operators need its warnings, not its diary.
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     handler: Handler = args.handler
     try:
         return handler(args, settings)
@@ -111,12 +113,14 @@ def _crawl(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.crawl.service import crawl  # noqa: PLC0415
 
     feeds = args.feed or settings.crawl.feeds
-    if not feeds:
-        print("newsfeed crawl: no feeds; pass --feed URL or set crawl.feeds in the settings", file=sys.stderr)
+    if not feeds and settings.crawl.sources_file is None:
+        print(
+            "newsfeed crawl: nothing to crawl; pass --feed URL, or set crawl.sources_file or crawl.feeds",
+            file=sys.stderr,
+        )
         return 2
-    report = asyncio.run(crawl(settings, feeds, once=args.once))
-    if args.once:
-        print(orjson.dumps({"outcomes": dict(report.outcomes), "published": len(report.published)}).decode())
+    counters = asyncio.run(crawl(settings, feeds, once=args.once))
+    print(orjson.dumps({"outcomes": dict(counters.outcomes)}).decode())
     return 0
 
 

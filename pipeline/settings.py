@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +39,8 @@ class TopicSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    frontier: str = "newsfeed.frontier.v1"
+    crawl_state: str = "newsfeed.crawl-state.v1"
     raw_pages: str = "newsfeed.raw-pages.v1"
     articles: str = "newsfeed.articles.v1"
     enriched: str = "newsfeed.enriched-articles.v1"
@@ -64,12 +67,23 @@ class CrawlSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    sources_file: Path | None = None
     feeds: list[str] = Field(default_factory=list)
+    group_id: str = "newsfeed-crawler"
+    node_id: str = Field(default_factory=socket.gethostname)
+    state_dir: Path = PROJECT_DIR / ".state" / "crawler"
     user_agent: str = "newsfeed/0.1 (+https://github.com/newsfeed/newsfeed)"
     poll_interval_s: float = 300.0
     concurrency: int = Field(default=16, ge=1)
-    request_timeout_s: float = 20.0
+    max_pending: int = Field(default=2000, ge=1)
+    polite: bool = True
+    min_host_delay_s: float = Field(default=1.0, ge=0)
+    max_attempts: int = Field(default=3, ge=1)
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 20.0
+    request_timeout_s: float = 60.0
     max_body_bytes: int = 5 * 1024 * 1024
+    robots_ttl_s: float = 86400.0
     allowed_private_hosts: list[str] = Field(default_factory=list)
 
 

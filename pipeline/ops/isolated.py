@@ -22,6 +22,8 @@ from pipeline.settings import Settings
 def isolated_overrides(run_id: str, state_dir: Path, partitions: int | None = None) -> dict[str, Any]:
     """Settings that give a run topic names, an app id and state nobody else uses."""
     topics: dict[str, Any] = {
+        "frontier": f"{run_id}.frontier.v1",
+        "crawl_state": f"{run_id}.crawl-state.v1",
         "raw_pages": f"{run_id}.raw-pages.v1",
         "articles": f"{run_id}.articles.v1",
         "enriched": f"{run_id}.enriched-articles.v1",
@@ -33,6 +35,7 @@ def isolated_overrides(run_id: str, state_dir: Path, partitions: int | None = No
         "topics": topics,
         "worker": {"app_id": f"newsfeed-{run_id}", "data_dir": str(state_dir / "faust")},
         "store": {"sqlite_path": str(state_dir / "newsfeed.sqlite3")},
+        "crawl": {"group_id": f"newsfeed-crawler-{run_id}", "state_dir": str(state_dir / "crawler")},
     }
 
 

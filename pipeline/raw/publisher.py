@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
-
 from aiokafka import AIOKafkaProducer
 
 from pipeline.ops.kafka import client_options
@@ -20,28 +17,24 @@ def record_headers(schema: str, trace_id: str) -> list[tuple[str, bytes]]:
     return [("schema", schema.encode()), ("trace-id", trace_id.encode())]
 
 
+def reliable_producer(settings: Settings) -> AIOKafkaProducer:
+    """The process's producer: every write acknowledged by all in-sync replicas, no duplicates on retry."""
+    return AIOKafkaProducer(
+        **client_options(settings.kafka),
+        acks="all",
+        enable_idempotence=True,
+        compression_type="zstd",
+        max_request_size=MAX_REQUEST_BYTES,
+        linger_ms=5,
+    )
+
+
 class RawPagePublisher:
-    """An idempotent, compressed producer of raw_page.v1 records keyed by canonical URL."""
+    """Sends raw_page.v1 records keyed by canonical URL."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.topic = settings.topics.raw_pages
-        self._producer = AIOKafkaProducer(
-            **client_options(settings.kafka),
-            acks="all",
-            enable_idempotence=True,
-            compression_type="zstd",
-            max_request_size=MAX_REQUEST_BYTES,
-            linger_ms=5,
-        )
-
-    async def __aenter__(self) -> Self:
-        await self._producer.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._producer.stop()
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self.topic = topic
 
     async def publish(self, page: RawPage) -> None:
         """Return once the broker has the page (acks=all)."""

@@ -102,7 +102,7 @@ def test_config_show_uses_the_config_file(tmp_path: Path, capsys: pytest.Capture
 def test_crawl_without_feeds_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["crawl"]) == 2
     captured = capsys.readouterr()
-    assert "no feeds" in captured.err
+    assert "nothing to crawl" in captured.err
     assert captured.out == ""
 
 
