@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+
+RECENT_URL_OUTCOMES = 10_000
 
 
 @dataclass
@@ -13,10 +15,17 @@ class CrawlCounters:
     outcomes: Counter[str] = field(default_factory=Counter)
     by_source: Counter[tuple[str, str]] = field(default_factory=Counter)
     fetched_bytes: int = 0
+    by_url: OrderedDict[str, str] = field(default_factory=OrderedDict)
 
-    def record(self, source: str, outcome: str) -> None:
+    def record(self, source: str, outcome: str, url: str | None = None) -> None:
+        """Count an outcome; with a URL, also remember it as that URL's latest (the most recent 10,000)."""
         self.outcomes[outcome] += 1
         self.by_source[(source, outcome)] += 1
+        if url is not None:
+            self.by_url[url] = outcome
+            self.by_url.move_to_end(url)
+            if len(self.by_url) > RECENT_URL_OUTCOMES:
+                self.by_url.popitem(last=False)
 
     def progress_line(self) -> str:
         shown = ", ".join(f"{outcome} {count}" for outcome, count in sorted(self.outcomes.items()))

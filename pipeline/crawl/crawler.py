@@ -172,12 +172,12 @@ class CrawlNode:
         previous = self.state.get(url)
         now = self.wall_clock().timestamp()
         if previous is not None and attempt == 0 and not is_due(previous, now):
-            self.counters.record(source, "not-due")
+            self.counters.record(source, "not-due", url)
             return
         crawl_delay: float | None = None
         if self.settings.crawl.polite:
             if not await self.robots.allows(url):
-                self.counters.record(source, "robots-denied")
+                self.counters.record(source, "robots-denied", url)
                 return
             crawl_delay = await self.robots.crawl_delay(url)
         if self.scheduler.is_paused(host):
@@ -191,14 +191,14 @@ class CrawlNode:
                 self.scheduler.record_failure(host)
                 await self._retry_or_give_up(entry, source, error.reason)
             else:
-                self.counters.record(source, f"failed:{error.reason}")
+                self.counters.record(source, f"failed:{error.reason}", url)
             return
         await self._settle(partition, entry, previous, result)
 
     async def _settle(
         self, partition: TopicPartition, entry: FrontierUrl, previous: UrlState | None, result: FetchResult
     ) -> None:
-        source, host = entry["source"], entry["host"]
+        source, host, url = entry["source"], entry["host"], entry["url"]
         if result.status == 429 or result.status >= 500:
             self.scheduler.record_failure(host, result.retry_after_s)
             await self._retry_or_give_up(entry, source, f"http-{result.status}")
@@ -218,10 +218,10 @@ class CrawlNode:
                     not_modified=True,
                 ),
             )
-            self.counters.record(source, "not-modified")
+            self.counters.record(source, "not-modified", url)
             return
         if result.status != 200:
-            self.counters.record(source, f"failed:http-{result.status}")
+            self.counters.record(source, f"failed:http-{result.status}", url)
             return
         content_hash = "sha256:" + hashlib.sha256(result.body).hexdigest()
         await self.raw.publish(self._raw_page(entry, result, content_hash))
@@ -238,7 +238,7 @@ class CrawlNode:
                 not_modified=False,
             ),
         )
-        self.counters.record(source, "fetched")
+        self.counters.record(source, "fetched", url)
 
     def _raw_page(self, entry: FrontierUrl, result: FetchResult, content_hash: str) -> RawPage:
         return RawPage(
@@ -265,11 +265,12 @@ class CrawlNode:
         )
 
     async def _retry_or_give_up(self, entry: FrontierUrl, source: str, reason: str) -> None:
+        url = entry["url"]
         attempt = entry.get("attempt", 0) + 1
         if attempt >= self.settings.crawl.max_attempts:
-            self.counters.record(source, f"failed:{reason}")
+            self.counters.record(source, f"failed:{reason}", url)
             return
-        self.counters.record(source, f"retry:{reason}")
+        self.counters.record(source, f"retry:{reason}", url)
         retried = FrontierUrl(**entry)
         retried["attempt"] = attempt
         # Back on the frontier (same host, same partition): the host's backoff decides when it is tried.

@@ -167,5 +167,3 @@ def test_parse_non_feed_raises(body: bytes) -> None:
 def test_parse_well_formed_non_feed_raises(body: bytes) -> None:
     with pytest.raises(FeedError):
         parse_feed(body, "https://example.com/rss.xml")
-
-
