@@ -28,7 +28,8 @@ from pipeline.crawl.progress import OffsetTracker
 from pipeline.crawl.robots import RobotsCache
 from pipeline.crawl.state import CrawlStateStore, UrlState, after_fetch, is_due
 from pipeline.ops.kafka import client_options
-from pipeline.raw.publisher import RawPagePublisher, record_headers
+from pipeline.raw.atomic_writer import AtomicWriter, OutgoingRecord
+from pipeline.raw.publisher import RAW_PAGE_SCHEMA, record_headers
 from pipeline.records import RawPage, dumps
 from pipeline.settings import Settings
 from pipeline.stream.dead_letters import dead_letter
@@ -49,6 +50,7 @@ class CrawlNode:
         settings: Settings,
         session: aiohttp.ClientSession,
         producer: AIOKafkaProducer,
+        writer: AtomicWriter,
         *,
         page_policy: FetchPolicy,
         robots_policy: FetchPolicy,
@@ -61,12 +63,12 @@ class CrawlNode:
         self.settings = settings
         self.session = session
         self.producer = producer
+        self.writer = writer
         self.page_policy = page_policy
         self.robots_policy = robots_policy
         self.wall_clock = wall_clock
         self.counters = counters or CrawlCounters()
         self.contracts = contracts_for(settings.schemas_dir)
-        self.raw = RawPagePublisher(producer, settings.topics.raw_pages)
         crawl.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = CrawlStateStore(crawl.state_dir / "urls")
         self._checkpoints_file = crawl.state_dir / "state-checkpoints.json"
@@ -206,9 +208,10 @@ class CrawlNode:
         self.scheduler.record_success(host)
         now = self.wall_clock().timestamp()
         if result.not_modified and previous is not None:
-            await self._save_state(
+            await self._commit_fetch(
                 partition.partition,
-                after_fetch(
+                None,
+                self._after_fetch(
                     previous,
                     entry["url"],
                     now=now,
@@ -224,11 +227,10 @@ class CrawlNode:
             self.counters.record(source, f"failed:http-{result.status}", url)
             return
         content_hash = "sha256:" + hashlib.sha256(result.body).hexdigest()
-        await self.raw.publish(self._raw_page(entry, result, content_hash))
-        self.counters.fetched_bytes += len(result.body)
-        await self._save_state(
+        await self._commit_fetch(
             partition.partition,
-            after_fetch(
+            self._raw_page(entry, result, content_hash),
+            self._after_fetch(
                 previous,
                 entry["url"],
                 now=now,
@@ -238,7 +240,19 @@ class CrawlNode:
                 not_modified=False,
             ),
         )
+        self.counters.fetched_bytes += len(result.body)
         self.counters.record(source, "fetched", url)
+
+    def _after_fetch(self, previous: UrlState | None, url: str, **observed: Any) -> UrlState:
+        crawl = self.settings.crawl
+        return after_fetch(
+            previous,
+            url,
+            **observed,
+            min_interval_s=crawl.revisit_min_s,
+            max_interval_s=crawl.revisit_max_s,
+            initial_interval_s=crawl.revisit_initial_s,
+        )
 
     def _raw_page(self, entry: FrontierUrl, result: FetchResult, content_hash: str) -> RawPage:
         return RawPage(
@@ -253,16 +267,29 @@ class CrawlNode:
             trace_id=uuid.uuid4().hex,
         )
 
-    async def _save_state(self, partition: int, state: UrlState) -> None:
-        """Keep the state locally and on the state topic, in the partition of the URL's host."""
+    async def _commit_fetch(self, partition: int, page: RawPage | None, state: UrlState) -> None:
+        """Publish the page and its crawl state in one transaction; the state goes to the partition of the
+        URL's host so it moves with the host when partitions are reassigned."""
+        records = [
+            OutgoingRecord(
+                topic=self.settings.topics.crawl_state,
+                key=state.url.encode(),
+                value=orjson.dumps(state),
+                partition=partition,
+                headers=record_headers("crawl_state.v1", ""),
+            )
+        ]
+        if page is not None:
+            records.append(
+                OutgoingRecord(
+                    topic=self.settings.topics.raw_pages,
+                    key=page["url"].encode(),
+                    value=dumps(page),
+                    headers=record_headers(RAW_PAGE_SCHEMA, page["trace_id"]),
+                )
+            )
+        await self.writer.write(records)
         self.state.put(state)
-        await self.producer.send_and_wait(
-            self.settings.topics.crawl_state,
-            key=state.url.encode(),
-            value=orjson.dumps(state),
-            partition=partition,
-            headers=record_headers("crawl_state.v1", ""),
-        )
 
     async def _retry_or_give_up(self, entry: FrontierUrl, source: str, reason: str) -> None:
         url = entry["url"]
@@ -302,7 +329,9 @@ class CrawlNode:
         try:
             result = await fetch(self.session, robots_url, self.robots_policy)
         except FetchError as error:
-            if error.reason in ("not-html", "unsupported-type"):
+            # A robots.txt that is not text, or an origin the SSRF guard refuses, gives no rules: the
+            # page fetch then records the real outcome (ssrf-blocked for a private address).
+            if error.reason in ("not-html", "unsupported-type", "ssrf-blocked"):
                 return 404, b""
             raise
         return result.status, result.body

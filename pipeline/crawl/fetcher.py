@@ -392,23 +392,23 @@ async def _read_body(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
 def decode_html(body: bytes, declared_charset: str | None) -> tuple[str, str]:
     """Decode an HTML body; returns (text, codec used). Never raises.
 
-    A byte order mark wins (as in browsers: it is evidence, a declaration is a claim), then the charset
-    from Content-Type, then a <meta> in the first 4 KB, then strict UTF-8, then windows-1252.
+    A byte order mark wins (it is evidence, a declaration is a claim), then the charset from
+    Content-Type, then a <meta> in the first 4 KB, then strict UTF-8, then windows-1252. A declaration
+    the bytes contradict (a "utf-8" page that is not valid UTF-8, a common server misconfiguration) is
+    passed over for the next candidate; windows-1252 with replacement always succeeds.
     """
     for bom, bom_codec in _BOMS:
         if body.startswith(bom):
             return body[len(bom) :].decode(bom_codec, errors="replace"), bom_codec
-    for codec in (_codec(declared_charset), _codec(_meta_charset(body), from_meta=True)):
+    candidates = (_codec(declared_charset), _codec(_meta_charset(body), from_meta=True), "utf-8")
+    for codec in candidates:
         if codec is None:
             continue
         try:
-            return body.decode(codec, errors="replace"), codec
+            return body.decode(codec), codec
         except (LookupError, UnicodeError, ValueError):
             continue
-    try:
-        return body.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return body.decode("cp1252", errors="replace"), "cp1252"
+    return body.decode("cp1252", errors="replace"), "cp1252"
 
 
 def _meta_charset(body: bytes) -> str | None:

@@ -19,6 +19,7 @@ from pipeline.crawl.poller import SourcePoller
 from pipeline.crawl.sources import Source, SourceKind, SourcesWatcher
 from pipeline.ops.kafka import client_options
 from pipeline.ops.topics import create_topics
+from pipeline.raw.atomic_writer import AtomicWriter, transactional_producer
 from pipeline.raw.publisher import reliable_producer
 from pipeline.settings import CrawlSettings, Settings
 
@@ -69,13 +70,18 @@ async def crawl(settings: Settings, feeds: list[str], *, once: bool) -> CrawlCou
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     producer = reliable_producer(settings)
+    writer = AtomicWriter(
+        transactional_producer(settings, f"{crawl_settings.group_id}-{crawl_settings.node_id}")
+    )
     await producer.start()
+    await writer.start()
     try:
         async with crawler_session(pages, address_policy, limit=crawl_settings.concurrency * 2) as session:
             node = CrawlNode(
                 settings,
                 session,
                 producer,
+                writer,
                 page_policy=pages,
                 robots_policy=robots_policy,
                 wall_clock=utc_now,
@@ -104,6 +110,7 @@ async def crawl(settings: Settings, feeds: list[str], *, once: bool) -> CrawlCou
                 tasks.append(asyncio.create_task(poller.run(stop)))
             await asyncio.gather(*tasks)
     finally:
+        await writer.stop()
         await producer.stop()
     return counters
 

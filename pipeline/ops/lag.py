@@ -1,4 +1,4 @@
-"""Consumer-group lag: how far a group's committed offsets trail the end of its topics."""
+"""Consumer-group lag: how many records a group has not yet committed on its topics."""
 
 from __future__ import annotations
 
@@ -14,10 +14,16 @@ from pipeline.settings import Settings
 
 
 async def group_lag(settings: Settings, group_id: str, topics: list[str]) -> dict[TopicPartition, int]:
-    """Records not yet committed by the group, per partition (a partition never committed counts fully)."""
+    """Records not yet committed by the group, per partition (a partition never committed counts fully).
+
+    Offsets alone overstate lag on topics written in transactions: commit markers take offsets but are
+    not records. Where offsets differ, the records in between are read (read_committed) and counted.
+    """
     async with admin_client(settings) as admin:
         committed = await admin.list_consumer_group_offsets(group_id)
-    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **client_options(settings.kafka), enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         partitions = [
@@ -29,13 +35,39 @@ async def group_lag(settings: Settings, group_id: str, topics: list[str]) -> dic
         ]
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
+        positions = {tp: committed[tp].offset if tp in committed else starts[tp] for tp in partitions}
+        behind = [tp for tp in partitions if ends[tp] > positions[tp]]
+        lag = dict.fromkeys(partitions, 0)
+        if behind:
+            lag.update(await _records_between(consumer, behind, positions, ends))
     finally:
         await consumer.stop()
-    lag = {}
-    for partition in partitions:
-        position = committed[partition].offset if partition in committed else starts[partition]
-        lag[partition] = max(0, ends[partition] - position)
     return lag
+
+
+async def _records_between(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    positions: dict[TopicPartition, int],
+    ends: dict[TopicPartition, int],
+) -> dict[TopicPartition, int]:
+    consumer.assign(partitions)
+    for tp in partitions:
+        consumer.seek(tp, positions[tp])
+    counts = dict.fromkeys(partitions, 0)
+    remaining = set(partitions)
+    deadline = time.monotonic() + 5.0
+    while remaining and time.monotonic() < deadline:
+        batches = await consumer.getmany(*remaining, timeout_ms=200)
+        for tp, records in batches.items():
+            counts[tp] += sum(1 for record in records if record.offset < ends[tp])
+        for tp in list(remaining):
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)
+    for tp in remaining:
+        # Not read to the end in time: count what the offsets say, to err on the side of "not drained".
+        counts[tp] = max(counts[tp], 1)
+    return counts
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
