@@ -10,6 +10,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,19 @@ class CrawlNode:
             rng=random.Random(),
         )
         self.robots = RobotsCache(self._fetch_robots, crawl.user_agent, monotonic, ttl_s=crawl.robots_ttl_s)
+        self._unlimited_hosts = asyncio.Semaphore(crawl.concurrency)
         self.offsets = OffsetTracker()
         self.assigned: set[int] = set()
         self.all_partitions: list[int] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._consumer: AIOKafkaConsumer | None = None
+
+    def request_slot(self, host: str, crawl_delay: float | None) -> AbstractAsyncContextManager[None]:
+        """Polite: one request per host at a time, spaced. Impolite (benchmarks, own sites): only the
+        global concurrency limit applies."""
+        if self.settings.crawl.polite:
+            return self.scheduler.slot(host, crawl_delay)
+        return self._unlimited_hosts
 
     def owns_host(self, host: str) -> bool:
         """Whether URLs (and sources) of this host fall in a frontier partition this process holds."""
@@ -186,7 +195,7 @@ class CrawlNode:
             await self._retry_or_give_up(entry, source, "host-paused")
             return
         try:
-            async with self.scheduler.slot(host, crawl_delay):
+            async with self.request_slot(host, crawl_delay):
                 result = await fetch(self.session, url, self.page_policy, validators=_validators(previous))
         except FetchError as error:
             if error.reason in TRANSIENT_REASONS:

@@ -7,6 +7,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
@@ -43,6 +44,7 @@ class SourcePoller:
         owns_host: Callable[[str], bool],
         wall_clock: Clock,
         counters: CrawlCounters,
+        request_slot: Callable[[str, float | None], AbstractAsyncContextManager[None]],
         scheduler: HostScheduler,
         robots: RobotsCache | None,
     ) -> None:
@@ -56,6 +58,7 @@ class SourcePoller:
         self.wall_clock = wall_clock
         self.counters = counters
         self.scheduler = scheduler
+        self.request_slot = request_slot
         self.robots = robots
         self._due_at: dict[str, float] = {}
         self._validators: dict[str, Validators] = {}
@@ -153,7 +156,7 @@ class SourcePoller:
         else:
             delay = None
         host = host_of(url)
-        async with self.scheduler.slot(host, delay):
+        async with self.request_slot(host, delay):
             result = await fetch(self.session, url, policy, validators=self._validators.get(url))
         if result.status == 429 or result.status >= 500:
             self.scheduler.record_failure(host, result.retry_after_s)

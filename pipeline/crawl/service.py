@@ -97,6 +97,7 @@ async def crawl(settings: Settings, feeds: list[str], *, once: bool) -> CrawlCou
                 owns_host=(lambda host: True) if once else node.owns_host,
                 wall_clock=utc_now,
                 counters=counters,
+                request_slot=node.request_slot,
                 scheduler=node.scheduler,
                 robots=node.robots if crawl_settings.polite else None,
             )
