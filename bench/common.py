@@ -34,21 +34,26 @@ MB = 1_000_000
 
 # --- generated text ---------------------------------------------------------------------------------
 
-_SYLLABLES = (
+
+def _split(words: str) -> tuple[str, ...]:
+    return tuple(words.split())
+
+
+_SYLLABLES = _split(
     "ba be bi bo ca ce co da de di do el en er es fa fi for ga ge go ha he in is ka la le li lo ma me mi "
     "mo na ne ni no on or pa pe pi po ra re ri ro sa se si so ta te ti to tra un ur va ve vi zo ste pro "
     "con ver mar gen tal son ber lin ton"
-).split()
-_FUNCTION_WORDS = (
+)
+_FUNCTION_WORDS = _split(
     "the of and to in a is that for on with as was by at from it his her their said has have will "
     "would about after over more than but not this which who"
-).split()
+)
 _ACCENTED = ("café", "régime", "naïve", "façade", "São", "Zürich", "México", "Ålesund", "déjà")
-_SECTIONS = (
+_SECTIONS = _split(
     "World Politics Business Markets Economy Technology Science Health Climate Energy Sport Football "
     "Cricket Culture Books Film Music Travel Food Opinion Editorials Letters Obituaries Education Law "
     "Media Cities Africa Asia Europe Americas"
-).split()
+)
 
 
 class _TextMaker:
@@ -56,9 +61,7 @@ class _TextMaker:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        words = {
-            "".join(rng.choices(_SYLLABLES, k=rng.choice((1, 2, 2, 3, 3, 4)))) for _ in range(3000)
-        }
+        words = {"".join(rng.choices(_SYLLABLES, k=rng.choice((1, 2, 2, 3, 3, 4)))) for _ in range(3000)}
         self.vocabulary = sorted(words)
         self.names = [word.capitalize() for word in rng.sample(self.vocabulary, 300)]
         self.mixed = [*self.vocabulary, *(_FUNCTION_WORDS * 60), *_ACCENTED]
@@ -99,7 +102,9 @@ def generate_pages(count: int, seed: int, min_bytes: int = 15_000, max_bytes: in
     """`count` article pages, the same for the same seed: masthead, navigation, article, sidebar, footer."""
     rng = random.Random(seed)
     text = _TextMaker(rng)
-    slugs = [f"{'-'.join(rng.choices(text.vocabulary, k=rng.randint(3, 7)))}-{index}" for index in range(count)]
+    slugs = [
+        f"{'-'.join(rng.choices(text.vocabulary, k=rng.randint(3, 7)))}-{index}" for index in range(count)
+    ]
     published = [FIRST_PUBLISHED + timedelta(minutes=7 * index) for index in range(count)]
     paths = [
         f"/{rng.choice(_SECTIONS).lower()}/{when:%Y/%m/%d}/{slug}.html"
@@ -107,8 +112,20 @@ def generate_pages(count: int, seed: int, min_bytes: int = 15_000, max_bytes: in
     ]
     titles = [text.title() for _ in range(count)]
     return [
-        Page(path, _article_html(rng, text, index, paths, titles, published[index], min_bytes, max_bytes),
-             published[index])
+        Page(
+            path,
+            _article_html(
+                rng,
+                text,
+                index,
+                paths=paths,
+                titles=titles,
+                published=published[index],
+                min_bytes=min_bytes,
+                max_bytes=max_bytes,
+            ),
+            published[index],
+        )
         for index, path in enumerate(paths)
     ]
 
@@ -122,6 +139,7 @@ def _article_html(
     rng: random.Random,
     text: _TextMaker,
     index: int,
+    *,
     paths: list[str],
     titles: list[str],
     published: datetime,
@@ -148,7 +166,8 @@ def _article_html(
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="description" content="{dek}"><meta property="og:title" content="{title}">'
         f'<meta property="og:type" content="article"><link rel="canonical" href="{paths[index]}">'
-        f'<link rel="stylesheet" href="/static/site.css"><script type="application/ld+json">{ld_json}</script>'
+        f'<link rel="stylesheet" href="/static/site.css">'
+        f'<script type="application/ld+json">{ld_json}</script>'
         f'<script async src="/static/analytics.js"></script></head><body class="section-{section}">'
         f'<header class="masthead"><a class="logo" href="/">{SITE_NAME}</a>'
         f'<form class="search" action="/search"><input name="q" placeholder="Search"></form>'
@@ -168,7 +187,7 @@ def _article_html(
         f'{_links(rng, paths, titles, 10)}</ol></section><section class="newsletter"><h2>Newsletter</h2>'
         f"<p>{escape(text.sentence())}</p></section>"
         f'<div class="ad" data-slot="sidebar-{rng.randint(1, 9)}">Advertisement</div></aside></div>'
-        f'<footer><ul>{nav}</ul><p>© 2024 {SITE_NAME}. {escape(text.sentence())}</p></footer></body></html>'
+        f"<footer><ul>{nav}</ul><p>© 2024 {SITE_NAME}. {escape(text.sentence())}</p></footer></body></html>"
     )
     target = rng.randint(min_bytes, max_bytes)
     parts: list[str] = []
@@ -178,7 +197,9 @@ def _article_html(
         if roll < 0.08:
             part = f"<h2>{escape(text.title())}</h2>"
         elif roll < 0.13:
-            part = f"<blockquote><p>{escape(text.sentence())}</p><cite>{escape(text.name())}</cite></blockquote>"
+            part = (
+                f"<blockquote><p>{escape(text.sentence())}</p><cite>{escape(text.name())}</cite></blockquote>"
+            )
         else:
             part = f"<p>{escape(text.paragraph())}</p>"
         parts.append(part)
@@ -274,6 +295,10 @@ class LocalSite:
             target=serve_site, args=(pages, seed, child), name="bench-site", daemon=True
         )
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def __enter__(self) -> SiteInfo:
         self._process.start()
         self._child_conn.close()
@@ -296,6 +321,41 @@ class LocalSite:
             self._process.terminate()
             self._process.join(5)
         self._conn.close()
+
+
+# --- CPU accounting ---------------------------------------------------------------------------------
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds a live process has used so far (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the command name: state is field 3, utime and stime are fields 14 and 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by named processes between `start` and `stop`: where a 2-core machine's time went."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = {name: pid for name, pid in pids.items() if pid is not None}
+        self._started: dict[str, float | None] = {}
+
+    def _now(self) -> dict[str, float | None]:
+        return {name: process_cpu_s(pid) for name, pid in self.pids.items()}
+
+    def start(self) -> None:
+        self._started = self._now()
+
+    def stop(self) -> dict[str, float]:
+        ended = self._now()
+        return {
+            name: round(end - begin, 2)
+            for name, end in ended.items()
+            if end is not None and (begin := self._started.get(name)) is not None
+        }
 
 
 # --- machine facts and results -------------------------------------------------------------------
@@ -337,7 +397,11 @@ def git_revision() -> str | None:
     """The checked-out commit, with "-dirty" when the work tree has changes."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],

@@ -84,6 +84,7 @@ class CrawlSettings(BaseModel):
     request_timeout_s: float = 60.0
     max_body_bytes: int = 5 * 1024 * 1024
     robots_ttl_s: float = 86400.0
+    revisit_scan_s: float = Field(default=60.0, gt=0)
     revisit_initial_s: float = Field(default=3600.0, ge=0)
     revisit_min_s: float = Field(default=900.0, ge=0)
     revisit_max_s: float = Field(default=7 * 86400.0, ge=0)

@@ -29,10 +29,11 @@ async def produce(settings: Settings, topic: str, records: Sequence[tuple[bytes 
 
 
 async def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float) -> list[ConsumerRecord]:
-    """Read from the beginning until `expected` records arrived or the time is up."""
+    """Read committed records from the beginning until `expected` arrived or the time is up."""
     consumer = AIOKafkaConsumer(
         topic,
         **client_options(settings.kafka),
+        isolation_level="read_committed",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,

@@ -135,6 +135,36 @@ class CrawlNode:
             await consumer.stop()
             self.state.close()
 
+    async def revisit(self, stop: asyncio.Event) -> None:
+        """Put due URLs of this node's hosts back on the frontier, so pages are re-checked on their adaptive
+        schedule even after they have left every feed."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.crawl.revisit_scan_s)
+            if stop.is_set():
+                return
+            now = self.wall_clock()
+            scheduled = 0
+            for scanned, state in enumerate(self.state.due(now.timestamp()), start=1):
+                host = host_of(state.url)
+                if self.owns_host(host):
+                    entry = FrontierUrl(
+                        url=state.url,
+                        host=host,
+                        source="revisit",
+                        discovered_at=now.isoformat(),
+                        published=None,
+                        title=None,
+                    )
+                    await self.producer.send(
+                        self.settings.topics.frontier, key=host.encode(), value=dumps(entry)
+                    )
+                    scheduled += 1
+                if scanned % 1000 == 0:
+                    await asyncio.sleep(0)  # a long scan must not starve the fetches
+            if scheduled:
+                self.counters.outcomes["revisit-scheduled"] += scheduled
+
     async def commit(self) -> None:
         consumer = self._consumer
         if consumer is None:

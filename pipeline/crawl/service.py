@@ -109,6 +109,7 @@ async def crawl(settings: Settings, feeds: list[str], *, once: bool) -> CrawlCou
                 stop.set()
             else:
                 tasks.append(asyncio.create_task(poller.run(stop)))
+                tasks.append(asyncio.create_task(node.revisit(stop)))
             await asyncio.gather(*tasks)
     finally:
         await writer.stop()

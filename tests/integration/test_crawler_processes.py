@@ -1,4 +1,4 @@
-"""Crawler processes on the real broker: a kill -9 loses nothing, and two processes never fetch a URL twice."""
+"""Crawler processes on the real broker: kill -9 loses nothing, two processes never fetch a URL twice."""
 
 from __future__ import annotations
 
@@ -168,3 +168,27 @@ def test_a_source_added_to_the_sources_file_is_crawled_without_restart(
     finally:
         _stop(crawler)
     assert everything == set(first_batch) | set(second_batch)
+
+
+def test_due_pages_are_revisited_with_a_conditional_get(isolated: IsolatedPipeline, site: CrawlSite) -> None:
+    pages = dict(list(_pages(site).items())[:3])
+    site.feeds["few"] = list(pages)
+    isolated.state_dir.mkdir(parents=True, exist_ok=True)
+    isolated.overrides["crawl"] |= {"revisit_scan_s": 1.0, "revisit_initial_s": 0.0, "revisit_min_s": 0.0}
+    crawler = _start_crawler(
+        isolated, site.url("/feeds/few.xml"), "node-a", isolated.state_dir / "crawler.log"
+    )
+    try:
+        assert _wait_for_pages(isolated, 3, timeout_s=60) == set(pages)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            revalidated = {path for path in pages.values() for r in site.requests_to(path) if r.status == 304}
+            if revalidated == set(pages.values()):
+                break
+            time.sleep(0.5)
+    finally:
+        _stop(crawler)
+    assert revalidated == set(pages.values()), "every due page is re-checked and answered 304"
+    assert len(site.requests_to("/feeds/few.xml")) == 1, "the revisit came from crawl state, not the feed"
+    raw = asyncio.run(read_topic(isolated.settings, isolated.settings.topics.raw_pages, 10, timeout_s=3))
+    assert len(raw) == 3, "a 304 publishes nothing"
