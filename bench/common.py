@@ -305,7 +305,11 @@ class LocalSite:
         if not self._conn.poll(self.start_timeout_s):
             self._stop()
             raise RuntimeError(f"the bench site did not start within {self.start_timeout_s} s")
-        base, paths, total_bytes = self._conn.recv()
+        try:
+            base, paths, total_bytes = self._conn.recv()
+        except EOFError:
+            self._process.join(10)
+            raise RuntimeError(f"the bench site process exited ({self._process.exitcode})") from None
         return SiteInfo(base=base, paths=paths, total_bytes=total_bytes)
 
     def __exit__(

@@ -28,10 +28,12 @@ import io
 import logging
 import os
 import pstats
+import re
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -236,16 +238,17 @@ def profiled(kind: str | None, results: Path) -> Iterator[list[str]]:
     if kind == "pyinstrument":
         from pyinstrument import Profiler  # noqa: PLC0415 - optional, installed by hand for profiling
 
-        profiler = Profiler(interval=0.0005, async_mode="disabled")
+        profiler = Profiler(interval=0.001, async_mode="disabled")
         profiler.start()
         try:
             yield report
         finally:
-            profiler.stop()
+            session = profiler.stop()
             text = profiler.output_text(unicode=False, color=False, show_all=False)
             (results / f"{NAME}.pyinstrument.txt").write_text(text)
             (results / f"{NAME}.pyinstrument.html").write_text(profiler.output_html())
-            report.append(f"pyinstrument report: {results / f'{NAME}.pyinstrument.txt'} (and .html)")
+            report.append(f"pyinstrument call tree: {results / f'{NAME}.pyinstrument.txt'} (and .html)")
+            report.extend(_sampled_hot_spots(session.root_frame()))
         return
     profile = cProfile.Profile()
     profile.enable()
@@ -253,23 +256,20 @@ def profiled(kind: str | None, results: Path) -> Iterator[list[str]]:
         yield report
     finally:
         profile.disable()
-        profile.dump_stats(results / f"{NAME}.prof")
-        report.extend(_hot_spots(pstats.Stats(profile), results / f"{NAME}.prof"))
+        saved = results / f"{NAME}.prof"
+        profile.dump_stats(saved)
+        report.extend(_hot_spots(pstats.Stats(str(saved)), saved))
 
 
 def _hot_spots(stats: pstats.Stats, saved: Path, top: int = 25) -> list[str]:
     lines = [f"cProfile stats: {saved} (open with python -m pstats)"]
     for order, title in (("tottime", "own time"), ("cumulative", "cumulative time")):
-        buffer = io.StringIO()
-        stats.stream = buffer  # type: ignore[attr-defined]
-        stats.sort_stats(order).print_stats(top)
-        lines.append(f"\n-- top {top} by {title} (all code) --")
-        lines.extend(_stats_table(buffer.getvalue()))
-        buffer = io.StringIO()
-        stats.stream = buffer  # type: ignore[attr-defined]
-        stats.sort_stats(order).print_stats(str(PROJECT_DIR / "pipeline"), top)
-        lines.append(f"\n-- top {top} by {title} in pipeline/ --")
-        lines.extend(_stats_table(buffer.getvalue()))
+        for restriction, where in ((".", "all code"), (str(PROJECT_DIR / "pipeline"), "pipeline/")):
+            buffer = io.StringIO()
+            stats.stream = buffer  # type: ignore[attr-defined]
+            stats.sort_stats(order).print_stats(restriction, top)
+            lines.append(f"\n-- top {top} by {title} ({where}) --")
+            lines.extend(_stats_table(buffer.getvalue()))
     return lines
 
 
@@ -277,6 +277,68 @@ def _stats_table(text: str) -> list[str]:
     lines = text.splitlines()
     start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), len(lines))
     return [line.replace(str(PROJECT_DIR) + "/", "") for line in lines[start:] if line.strip()]
+
+
+_STDLIB = re.compile(r".*/lib/python3\.\d+/")
+_COMPONENTS = ("pipeline", "bench", "aiokafka", "aiohttp", "jsonschema", "yarl", "multidict", "asyncio")
+
+
+def _frame_name(frame: Any) -> str:
+    path = str(frame.file_path or "")
+    if "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    elif path.startswith(str(PROJECT_DIR) + "/"):
+        path = path[len(str(PROJECT_DIR)) + 1 :]
+    else:
+        path = _STDLIB.sub("", path)
+    return f"{path}:{frame.line_no} {frame.function}"
+
+
+def _component(name: str) -> str | None:
+    """The package a frame belongs to; None for built-ins (they count for their caller's package)."""
+    if name.startswith("<built-in>"):
+        return "idle (epoll)" if name.endswith("epoll.poll") else None
+    top = name.split("/", 1)[0].split(":", 1)[0]
+    if top in _COMPONENTS:
+        return top
+    return "stdlib/other"
+
+
+def _sampled_hot_spots(root: Any, top: int = 25) -> list[str]:
+    """From a pyinstrument frame tree: own (exclusive) sampled time per function, per package, and the
+    inclusive time of pipeline/ functions. Samples are wall time of the event loop's thread, so the time
+    in epoll is idle time."""
+    own: Counter[str] = Counter()
+    by_component: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    stack: list[tuple[Any, frozenset[str], str]] = [(root, frozenset(), "stdlib/other")]
+    while stack:
+        frame, active, owner = stack.pop()
+        name = _frame_name(frame)
+        component = _component(name) or owner
+        children = [child for child in frame.children if not child.is_synthetic]
+        self_time = frame.time - sum(child.time for child in children)
+        own[name] += self_time
+        by_component[component] += self_time
+        if name not in active:
+            inclusive[name] += frame.time
+        stack.extend((child, active | {name}, component) for child in children)
+    total = root.time or 1.0
+
+    def rows(items: list[tuple[str, float]]) -> list[str]:
+        return [f"{seconds:8.3f} s {seconds / total:6.1%}  {name}" for name, seconds in items]
+
+    in_pipeline = [
+        (name, seconds) for name, seconds in inclusive.most_common() if name.startswith("pipeline/")
+    ]
+    return [
+        f"\n-- sampled time by package (built-ins count for their caller; of {total:.2f} s) --",
+        *rows(by_component.most_common()),
+        f"\n-- top {top} functions by own sampled time --",
+        *rows(own.most_common(top)),
+        f"\n-- top {top} pipeline/ functions by inclusive sampled time --",
+        *rows(in_pipeline[:top]),
+    ]
 
 
 # --- the run ----------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ class WorkerSettings(BaseModel):
     app_id: str = "newsfeed"
     data_dir: Path = PROJECT_DIR / ".state" / "faust"
     extraction_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    extraction_batch: int = Field(default=16, ge=1)
+    extraction_timeout_s: float = Field(default=20.0, gt=0)
     web_enabled: bool = False
     web_port: int = 6066
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import py3langid
 import trafilatura
 
 from pipeline.dedup.fingerprint import content_hash
@@ -14,6 +16,7 @@ from pipeline.records import Article, RawPage
 
 EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}/nf1"
 MIN_TEXT_CHARS = 200
+_HTML_LANG = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?([a-zA-Z]{2,3})\b", re.IGNORECASE)
 ARTICLE_PAGE_TYPES = frozenset({"article", "news", "newsarticle", "blogposting", "reportagenewsarticle"})
 LISTING_LINE_SHARE = 0.6
 # Full timestamps, not just days: dedup precedence between same-day copies depends on the time.
@@ -71,7 +74,7 @@ def extract_article(page: RawPage) -> Article | Skipped:
         text=text,
         published=_iso_datetime(document.get("date")),
         authors=_authors(document.get("author")),
-        language=document.get("language") or None,
+        language=_language(page, text),
         site_name=document.get("sitename") or None,
         description=document.get("description") or None,
         categories=list(document.get("categories") or []),
@@ -82,6 +85,20 @@ def extract_article(page: RawPage) -> Article | Skipped:
         trace_id=page["trace_id"],
         extractor=EXTRACTOR_VERSION,
     )
+
+
+def _language(page: RawPage, text: str) -> str | None:
+    """The page's declared language (<html lang>, Content-Language), else a guess from the text."""
+    declared = _HTML_LANG.search(page["html"][:4096])
+    if declared:
+        return declared.group(1).lower()
+    header = page["headers"].get("content-language", "")
+    if header:
+        return header.split(",")[0].strip()[:2].lower() or None
+    if len(text) < MIN_TEXT_CHARS:
+        return None
+    language, _ = py3langid.classify(text[:3000])
+    return str(language)
 
 
 def _authors(author: str | None) -> list[str]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from pipeline.dedup.exact import judge_exact
-from pipeline.extract.extractor import Skipped, extract_article
+from pipeline.extract.extractor import Skipped
+from pipeline.extract.pool import ExtractionPool, ExtractionTimeoutError, ExtractorCrashError, SharedPool
 from pipeline.raw.publisher import record_headers
 from pipeline.records import Article, EnrichedArticle, RawPage, dumps
 from pipeline.sink.sqlite_store import SqliteStore
@@ -22,7 +21,6 @@ from pipeline.tag.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 10 * 1024 * 1024
-EXTRACTION_TIMEOUT_S = 30.0
 
 outcomes: Counter[str] = Counter()
 
@@ -61,46 +59,47 @@ def register_agents(wiring: Wiring) -> None:
             headers=record_headers("dead_letter.v1", record["trace_id"] or ""),
         )
 
-    @app.agent(wiring.raw_pages, name="extract")
+    pools = SharedPool(
+        lambda: ExtractionPool(settings.worker.extraction_processes, settings.worker.extraction_timeout_s)
+    )
+
+    # Several actors keep every worker process busy; each handles one page at a time, so a slow page
+    # holds up only its own actor (and is cut off at the time limit), never the other partitions.
+    @app.agent(wiring.raw_pages, name="extract", concurrency=settings.worker.extraction_processes * 2)
     async def extract(stream: Any) -> None:
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(settings.worker.extraction_processes, mp_context=context) as pool:
-            async for events in stream.take_events(settings.worker.extraction_batch, within=0.2):
-                loop = asyncio.get_running_loop()
-                pending: list[tuple[Any, RawPage, asyncio.Future[Article | Skipped]]] = []
-                for event in events:
-                    try:
-                        page: RawPage = decode_record(
-                            event.message.value, "raw_page.v1", wiring.contracts, MAX_RECORD_BYTES
-                        )
-                    except InvalidRecordError as error:
-                        await send_dead_letter(event, "extract", error.reason, error.detail)
-                        continue
-                    future = loop.run_in_executor(pool, extract_article, page)
-                    pending.append(
-                        (event, page, asyncio.ensure_future(asyncio.wait_for(future, EXTRACTION_TIMEOUT_S)))
+        pool = pools.acquire()
+        try:
+            async for event in stream.events():
+                try:
+                    page: RawPage = decode_record(
+                        event.message.value, "raw_page.v1", wiring.contracts, MAX_RECORD_BYTES
                     )
-                for event, page, future in pending:
-                    try:
-                        result = await future
-                    except TimeoutError:
-                        await send_dead_letter(
-                            event, "extract", "timeout", f"extraction over {EXTRACTION_TIMEOUT_S}s"
-                        )
-                        continue
-                    except Exception as error:
-                        await send_dead_letter(event, "extract", "extract-error", repr(error))
-                        continue
-                    if isinstance(result, Skipped):
-                        outcomes[f"skipped:{result.reason}"] += 1
-                        log.info("skipped %s: %s %s", page["url"], result.reason, result.detail)
-                        continue
-                    outcomes["extracted"] += 1
-                    await wiring.articles.send(
-                        key=result["content_hash"].encode(),
-                        value=dumps(result),
-                        headers=record_headers("article.v1", result["trace_id"]),
-                    )
+                except InvalidRecordError as error:
+                    await send_dead_letter(event, "extract", error.reason, error.detail)
+                    continue
+                try:
+                    result = await pool.extract(page)
+                except ExtractionTimeoutError as error:
+                    await send_dead_letter(event, "extract", "timeout", str(error))
+                    continue
+                except ExtractorCrashError as error:
+                    await send_dead_letter(event, "extract", "extractor-crash", str(error))
+                    continue
+                except Exception as error:
+                    await send_dead_letter(event, "extract", "extract-error", repr(error))
+                    continue
+                if isinstance(result, Skipped):
+                    outcomes[f"skipped:{result.reason}"] += 1
+                    log.info("skipped %s: %s %s", page["url"], result.reason, result.detail)
+                    continue
+                outcomes["extracted"] += 1
+                await wiring.articles.send(
+                    key=result["content_hash"].encode(),
+                    value=dumps(result),
+                    headers=record_headers("article.v1", result["trace_id"]),
+                )
+        finally:
+            pools.release()
 
     taxonomy = load_taxonomy(settings.tagging.taxonomy_file)
 

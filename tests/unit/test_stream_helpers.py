@@ -209,7 +209,7 @@ def test_with_overrides_keeps_everything_else(tmp_path: Path) -> None:
     assert settings.kafka.bootstrap_servers == "10.1.1.1:9092"
     assert settings.kafka.sasl_password is not None
     assert settings.kafka.sasl_password.get_secret_value() == "pw"
-    assert settings.worker.extraction_batch == base.worker.extraction_batch
+    assert settings.worker.extraction_timeout_s == base.worker.extraction_timeout_s
     assert base.topics.raw_pages == "newsfeed.raw-pages.v1"  # the original is untouched
 
 

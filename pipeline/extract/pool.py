@@ -1,0 +1,78 @@
+"""Extraction on every core: a process pool where a page over its time limit costs only its worker."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Callable
+
+import pebble
+
+from pipeline.extract.extractor import Skipped, extract_article
+from pipeline.records import Article, RawPage
+
+# Workers are replaced now and then so that slow leaks in parsers cannot grow for weeks.
+TASKS_PER_WORKER = 2000
+
+
+class ExtractionTimeoutError(TimeoutError):
+    """A page took longer than the per-page limit; its worker process was killed."""
+
+
+class ExtractorCrashError(RuntimeError):
+    """The worker process died while extracting a page (a crash in native code, or out of memory)."""
+
+
+class ExtractionPool:
+    """Runs `extract_article` in `processes` worker processes, off the event loop."""
+
+    def __init__(
+        self,
+        processes: int,
+        timeout_s: float,
+        extract: Callable[[RawPage], Article | Skipped] = extract_article,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self._extract = extract
+        self._pool = pebble.ProcessPool(
+            max_workers=processes,
+            max_tasks=TASKS_PER_WORKER,
+            context=multiprocessing.get_context("forkserver"),
+        )
+
+    async def extract(self, page: RawPage) -> Article | Skipped:
+        """The article, or Skipped; raises ExtractionTimeoutError, ExtractorCrashError, or the extractor's
+        own exception."""
+        future = self._pool.schedule(self._extract, args=(page,), timeout=self.timeout_s)
+        try:
+            result: Article | Skipped = await asyncio.wrap_future(future)
+        except TimeoutError as error:
+            raise ExtractionTimeoutError(f"extraction took over {self.timeout_s:.0f}s") from error
+        except pebble.ProcessExpired as error:
+            raise ExtractorCrashError(f"extraction worker died (exit code {error.exitcode})") from error
+        return result
+
+    def close(self) -> None:
+        self._pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves stop() unannotated
+        self._pool.join(timeout=10)
+
+
+class SharedPool:
+    """One ExtractionPool shared by the agent's concurrent actors: made by the first, closed by the last."""
+
+    def __init__(self, factory: Callable[[], ExtractionPool]) -> None:
+        self._factory = factory
+        self._pool: ExtractionPool | None = None
+        self._users = 0
+
+    def acquire(self) -> ExtractionPool:
+        if self._pool is None:
+            self._pool = self._factory()
+        self._users += 1
+        return self._pool
+
+    def release(self) -> None:
+        self._users -= 1
+        if self._users == 0 and self._pool is not None:
+            self._pool.close()
+            self._pool = None
