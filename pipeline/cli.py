@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the records")
     demo.set_defaults(handler=_demo)
 
+    process = commands.add_parser(
+        "process",
+        help="run extraction, dedup and tagging over a JSONL file (no Kafka), one line out per line in",
+    )
+    process.add_argument("--input", type=Path, required=True, help="JSONL: {url, html} or {url, title, text}")
+    process.add_argument("--output", type=Path, required=True, help="JSONL of enriched records")
+    process.set_defaults(handler=_process)
+
     ping = commands.add_parser("ping", help="exit 0 when the Kafka cluster answers")
     ping.set_defaults(handler=_ping)
 
@@ -142,6 +150,33 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.demo.runner import run_demo  # noqa: PLC0415
 
     return run_demo(settings, output=args.output, timeout_s=args.timeout)
+
+
+def _process(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.clock import utc_now  # noqa: PLC0415
+    from pipeline.offline import process_lines  # noqa: PLC0415
+    from pipeline.tag.taxonomy import load_taxonomy  # noqa: PLC0415
+
+    if not args.input.is_file():
+        print(f"newsfeed process: {args.input} does not exist", file=sys.stderr)
+        return 2
+    with args.input.open("rb") as source:
+        lines = [line for line in source if line.strip()]
+    taxonomy = load_taxonomy(settings.tagging.taxonomy_file)
+    counts = {"records": 0, "skipped": 0, "errors": 0}
+    with args.output.open("wb") as output:
+        for record in process_lines(
+            lines,
+            taxonomy,
+            utc_now,
+            processes=settings.worker.extraction_processes,
+            timeout_s=settings.worker.extraction_timeout_s,
+        ):
+            output.write(orjson.dumps(record) + b"\n")
+            kind = "skipped" if "skipped" in record else "errors" if "error" in record else "records"
+            counts[kind] += 1
+    print(orjson.dumps({"input_lines": len(lines), **counts, "output": str(args.output)}).decode())
+    return 0
 
 
 def _ping(args: argparse.Namespace, settings: Settings) -> int:
