@@ -13,14 +13,18 @@ import orjson
 import pebble
 
 from pipeline.clock import Clock
-from pipeline.dedup.exact import FirstSeen, judge_exact, precedence_rank
+from pipeline.dedup.clusters import Match, cluster_verdict
 from pipeline.dedup.fingerprint import content_hash
+from pipeline.dedup.index import BandRecord, band_records, match_bucket
 from pipeline.extract.extractor import Skipped, article_id, extract_article
-from pipeline.records import Article, RawPage
+from pipeline.records import Article, DedupVerdict, RawPage
 from pipeline.tag.enrich import enrich_article
 from pipeline.tag.taxonomy import Taxonomy
 
 PROVIDED_TEXT_EXTRACTOR = "provided-text"
+# A file is one batch: every article in it may be a copy of any other, whatever their dates.
+OFFLINE_WINDOW_S = float("inf")
+OFFLINE_BUCKET_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -38,13 +42,12 @@ def process_lines(
     """Enriched records (or problem lines) in input order: extraction, dedup over the whole input, tagging."""
     parsed = [_parse_line(number, line, clock) for number, line in enumerate(lines, start=1)]
     articles = _extract_all(parsed, processes, timeout_s)
-    canonical = _canonical_copies(article for article in articles if not isinstance(article, LineProblem))
+    verdicts = _dedup_verdicts([article for article in articles if not isinstance(article, LineProblem)])
     for item, outcome in zip(parsed, articles, strict=True):
         if isinstance(outcome, LineProblem):
             yield _problem_line(item, outcome)
             continue
-        verdict = judge_exact(outcome, canonical[outcome["content_hash"]]).verdict
-        yield dict(enrich_article(outcome, verdict, taxonomy, clock()))
+        yield dict(enrich_article(outcome, verdicts[outcome["id"]], taxonomy, clock()))
 
 
 def _parse_line(number: int, line: bytes, clock: Clock) -> tuple[int, dict[str, Any] | LineProblem]:
@@ -150,15 +153,31 @@ def _provided_article(number: int, record: dict[str, Any]) -> Article:
     )
 
 
-def _canonical_copies(articles: Iterable[Article]) -> dict[str, FirstSeen]:
-    """The canonical copy per body hash by the stream's precedence rule, so results match the stream's."""
-    canonical: dict[str, FirstSeen] = {}
+def _dedup_verdicts(articles: list[Article]) -> dict[str, DedupVerdict]:
+    """The stream's near-duplicate index run in input order; each article is then judged with all of its
+    matches, earlier or later in the file, as the stream's verdicts stand once late copies are settled."""
+    buckets: dict[str, list[BandRecord]] = {}
+    ranks: dict[str, str] = {}
+    matches: dict[str, dict[str, Match]] = {article["id"]: {} for article in articles}
     for article in articles:
-        rank = precedence_rank(article)
-        current = canonical.get(article["content_hash"])
-        if current is None or rank < current["rank"]:
-            canonical[article["content_hash"]] = FirstSeen(id=article["id"], rank=rank)
-    return canonical
+        rank, bands = band_records(article)
+        ranks[article["id"]] = rank
+        for key, record in bands:
+            found, buckets[key] = match_bucket(
+                buckets.get(key, []), record, window_s=OFFLINE_WINDOW_S, max_entries=OFFLINE_BUCKET_ENTRIES
+            )
+            for other in found:
+                similarity = float(other["similarity"])
+                matches[article["id"]][other["id"]] = Match(
+                    other["id"], other["rank"], other["hash"], similarity
+                )
+                matches[other["id"]][article["id"]] = Match(
+                    article["id"], rank, article["content_hash"], similarity
+                )
+    return {
+        article["id"]: cluster_verdict(article, ranks[article["id"]], list(matches[article["id"]].values()))
+        for article in articles
+    }
 
 
 def _problem_line(item: tuple[int, dict[str, Any] | LineProblem], problem: LineProblem) -> dict[str, Any]:

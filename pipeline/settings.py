@@ -43,6 +43,8 @@ class TopicSettings(BaseModel):
     crawl_state: str = "newsfeed.crawl-state.v1"
     raw_pages: str = "newsfeed.raw-pages.v1"
     articles: str = "newsfeed.articles.v1"
+    dedup_bands: str = "newsfeed.dedup-bands.v1"
+    dedup_join: str = "newsfeed.dedup-join.v1"
     enriched: str = "newsfeed.enriched-articles.v1"
     dead_letter: str = "newsfeed.dead-letter.v1"
     partitions: int = Field(default=8, ge=1)
@@ -104,6 +106,17 @@ class WorkerSettings(BaseModel):
     web_port: int = 6066
 
 
+class DedupSettings(BaseModel):
+    """How long copies are looked for, and how big one LSH bucket may grow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_days: float = Field(default=30.0, gt=0)
+    max_bucket_entries: int = Field(default=64, ge=1)
+    sweep_interval_s: float = Field(default=60.0, gt=0)
+    settle_window_s: float = Field(default=6 * 3600.0, ge=0)
+
+
 class StoreSettings(BaseModel):
     """Where the sink keeps enriched articles."""
 
@@ -139,6 +152,7 @@ class Settings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
 

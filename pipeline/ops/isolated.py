@@ -26,6 +26,8 @@ def isolated_overrides(run_id: str, state_dir: Path, partitions: int | None = No
         "crawl_state": f"{run_id}.crawl-state.v1",
         "raw_pages": f"{run_id}.raw-pages.v1",
         "articles": f"{run_id}.articles.v1",
+        "dedup_bands": f"{run_id}.dedup-bands.v1",
+        "dedup_join": f"{run_id}.dedup-join.v1",
         "enriched": f"{run_id}.enriched-articles.v1",
         "dead_letter": f"{run_id}.dead-letter.v1",
     }

@@ -7,11 +7,23 @@ import logging
 from collections import Counter
 from typing import Any
 
-from pipeline.dedup.exact import judge_exact
+from pipeline.dedup.index import (
+    BandRecord,
+    PendingJoin,
+    Settled,
+    absorb,
+    band_records,
+    canonical_message,
+    corrected,
+    match_bucket,
+    new_pending,
+    settled,
+    verdict_if_complete,
+)
 from pipeline.extract.extractor import Skipped
 from pipeline.extract.pool import ExtractionPool, ExtractionTimeoutError, ExtractorCrashError, SharedPool
 from pipeline.raw.publisher import record_headers
-from pipeline.records import Article, EnrichedArticle, RawPage, dumps
+from pipeline.records import Article, EnrichedArticle, RawPage, dumps, loads
 from pipeline.sink.sqlite_store import SqliteStore
 from pipeline.stream.app import Wiring
 from pipeline.stream.dead_letters import dead_letter
@@ -103,34 +115,109 @@ def register_agents(wiring: Wiring) -> None:
 
     taxonomy = load_taxonomy(settings.tagging.taxonomy_file)
 
-    @app.agent(wiring.articles, name="enrich")
-    async def enrich(stream: Any) -> None:
+    window_s = settings.dedup.window_days * 86400.0
+    settle_s = settings.dedup.settle_window_s
+
+    @app.agent(wiring.articles, name="fingerprint")
+    async def fingerprint_articles(stream: Any) -> None:
         async for event in stream.events():
             try:
                 article: Article = decode_record(
                     event.message.value, "article.v1", wiring.contracts, MAX_RECORD_BYTES
                 )
             except InvalidRecordError as error:
-                await send_dead_letter(event, "enrich", error.reason, error.detail)
+                await send_dead_letter(event, "fingerprint", error.reason, error.detail)
                 continue
-            decision = judge_exact(article, wiring.first_seen.get(article["content_hash"]))
-            if decision.verdict["method"] == "exact":
-                outcomes["dropped:exact-duplicate"] += 1
-                log.info("exact duplicate %s of %s dropped", article["url"], decision.verdict["duplicate_of"])
-                continue
-            if decision.remember is not None:
-                wiring.first_seen[article["content_hash"]] = decision.remember
-            if decision.retract is not None:
-                # The earlier copy turned out not to be canonical: a tombstone removes it downstream.
-                outcomes["retracted:exact-duplicate"] += 1
-                await wiring.enriched.send(key=decision.retract.encode(), value=None)
-            enriched = enrich_article(article, decision.verdict, taxonomy, wiring.clock())
-            outcomes["enriched"] += 1
-            await wiring.enriched.send(
-                key=enriched["id"].encode(),
-                value=dumps(enriched),
-                headers=record_headers("enriched_article.v1", enriched["trace_id"]),
+            rank, bands = band_records(article)
+            article_key = article["id"].encode()
+            await wiring.dedup_join.send(
+                key=article_key, value=dumps({"kind": "article", "article": article, "rank": rank})
             )
+            for band_key, record in bands:
+                await wiring.dedup_bands.send(key=band_key.encode(), value=dumps(record))
+
+    @app.agent(wiring.dedup_bands, name="band-index")
+    async def band_index(stream: Any) -> None:
+        async for event in stream.events():
+            incoming: BandRecord = loads(event.message.value)
+            bucket = event.message.key.decode()
+            matches, members = match_bucket(
+                wiring.band_buckets.get(bucket) or [],
+                incoming,
+                window_s=window_s,
+                max_entries=settings.dedup.max_bucket_entries,
+            )
+            wiring.band_buckets[bucket] = members
+            await wiring.dedup_join.send(
+                key=incoming["id"].encode(),
+                value=dumps({"kind": "band", "band": incoming["band"], "matches": matches}),
+            )
+
+    @app.agent(wiring.dedup_join, name="join")
+    async def join(stream: Any) -> None:
+        async for event in stream.events():
+            article_id = event.message.key.decode()
+            message = loads(event.message.value)
+            if message["kind"] == "canonical" and await correct(article_id, message):
+                continue
+            pending: PendingJoin = absorb(wiring.pending_joins.get(article_id) or new_pending(), message)
+            verdict = verdict_if_complete(pending)
+            if verdict is None:
+                wiring.pending_joins[article_id] = pending
+                continue
+            wiring.pending_joins.pop(article_id, None)
+            article = pending["article"]
+            assert article is not None  # verdict_if_complete returns None without one
+            enriched = enrich_article(article, verdict, taxonomy, wiring.clock())
+            outcomes[f"dedup:{verdict['method']}"] += 1
+            await send_enriched(enriched)
+            canonical_rank = (
+                pending["rank"] if verdict["duplicate_of"] is None else _rank_of(pending, verdict)
+            )
+            entry = settled(enriched, pending, canonical_rank, wiring.clock().timestamp() + settle_s)
+            if settle_s > 0:
+                wiring.settled[article_id] = entry
+            if verdict["duplicate_of"] is None:
+                await tell_copies(enriched, pending["rank"], entry["later"], pending)
+
+    async def send_enriched(enriched: EnrichedArticle) -> None:
+        await wiring.enriched.send(
+            key=enriched["id"].encode(),
+            value=dumps(enriched),
+            headers=record_headers("enriched_article.v1", enriched["trace_id"]),
+        )
+
+    async def tell_copies(
+        record: EnrichedArticle, rank: str, copies: list[str], pending: PendingJoin
+    ) -> None:
+        """A canonical copy that arrived after its copies were published re-points them (and theirs)."""
+        for copy_id in copies:
+            similarity = float(pending["matches"].get(copy_id, {}).get("similarity", 1.0))
+            await wiring.dedup_join.send(
+                key=copy_id.encode(), value=dumps(canonical_message(record, rank, similarity))
+            )
+
+    async def correct(article_id: str, message: dict[str, Any]) -> bool:
+        """Apply a canonical-copy message to a settled article; False when it is not settled here."""
+        entry: Settled | None = wiring.settled.get(article_id)
+        if entry is None:
+            return False
+        updated = corrected(entry, message["match"])
+        if updated is not None:
+            outcomes["dedup:corrected"] += 1
+            await send_enriched(updated)
+            entry["record"], entry["canonical_rank"] = updated, message["match"]["rank"]
+            wiring.settled[article_id] = entry
+            for copy_id in entry["later"]:
+                await wiring.dedup_join.send(key=copy_id.encode(), value=dumps(message))
+        return True
+
+    @app.timer(settings.dedup.sweep_interval_s)  # type: ignore[untyped-decorator]
+    async def forget_settled() -> None:
+        now = wiring.clock().timestamp()
+        expired = [key for key, entry in wiring.settled.items() if entry["expires"] < now]
+        for key in expired:
+            wiring.settled.pop(key, None)
 
     @app.agent(wiring.enriched, name="sink")
     async def sink(stream: Any) -> None:
@@ -165,3 +252,8 @@ def _header(message: Any, name: str) -> str | None:
         if key == name:
             return bytes(value).decode("utf-8", errors="replace")
     return None
+
+
+def _rank_of(pending: PendingJoin, verdict: Any) -> str:
+    match = pending["matches"].get(verdict["duplicate_of"])
+    return str(match["rank"]) if match else pending["rank"]

@@ -24,9 +24,13 @@ class Wiring:
     clock: Callable[[], datetime]
     raw_pages: Any
     articles: Any
+    dedup_bands: Any
+    dedup_join: Any
     enriched: Any
     dead_letters: Any
-    first_seen: Any
+    band_buckets: Any
+    pending_joins: Any
+    settled: Any
 
 
 def faust_broker_url(bootstrap_servers: str) -> str:
@@ -56,6 +60,9 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wi
     def topic(name: str, partitions: int | None = None) -> Any:
         return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=partitions)
 
+    def json_table(name: str) -> Any:
+        return app.Table(name, default=None, partitions=topics.partitions, key_type=str)
+
     wiring = Wiring(
         app=app,
         settings=settings,
@@ -63,15 +70,13 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wi
         clock=clock,
         raw_pages=topic(topics.raw_pages),
         articles=topic(topics.articles),
+        dedup_bands=topic(topics.dedup_bands),
+        dedup_join=topic(topics.dedup_join),
         enriched=topic(topics.enriched),
         dead_letters=topic(topics.dead_letter, partitions=1),
-        first_seen=app.Table(
-            "first-seen-by-content-hash",
-            default=None,
-            partitions=topics.partitions,
-            key_type=str,
-            value_type=str,
-        ),
+        band_buckets=json_table("dedup-band-buckets"),
+        pending_joins=json_table("dedup-pending-joins"),
+        settled=json_table("dedup-settled"),
     )
     from pipeline.stream.agents import register_agents  # noqa: PLC0415 - agents need the finished wiring
 

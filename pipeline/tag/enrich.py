@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pipeline.dedup.exact import DEDUP_VERSION
+from pipeline.dedup.clusters import DEDUP_VERSION
 from pipeline.records import Article, DedupVerdict, EnrichedArticle, Versions
 from pipeline.tag.tagger import TAGGER_VERSION, tag_article
 from pipeline.tag.taxonomy import Taxonomy

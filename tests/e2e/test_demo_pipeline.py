@@ -38,14 +38,21 @@ def test_every_record_meets_the_contract(demo_records: list[dict], kafka_broker:
 
 
 def test_seed_story_comes_out_once_with_its_title(demo_records: list[dict]) -> None:  # type: ignore[type-arg]
-    seeds = [
-        record
-        for record in demo_records
-        if record["dedup"]["content_hash"] == _seed(demo_records)["dedup"]["content_hash"]
+    seed = _seed(demo_records)
+    cluster = [
+        record for record in demo_records if record["dedup"]["cluster_id"] == seed["dedup"]["cluster_id"]
     ]
-    assert len(seeds) == 1, "the syndicated copy is recognised and dropped"
-    assert seeds[0]["title"] == SEED_ARTICLE.title
-    assert not any(record["title"] == SYNDICATED_COPY.title for record in demo_records)
+    canonical = [record for record in cluster if record["dedup"]["duplicate_of"] is None]
+    assert [record["title"] for record in canonical] == [SEED_ARTICLE.title], "the story comes out once"
+    assert seed["dedup"]["cluster_id"] == seed["id"]
+
+
+def test_syndicated_copy_is_recognised_as_a_copy_of_the_seed(demo_records: list[dict]) -> None:  # type: ignore[type-arg]
+    seed = _seed(demo_records)
+    copy = next(record for record in demo_records if record["title"] == SYNDICATED_COPY.title)
+    assert copy["dedup"]["duplicate_of"] == seed["id"]
+    assert copy["dedup"]["cluster_id"] == seed["id"]
+    assert copy["dedup"]["method"] == "exact"
 
 
 def test_seed_body_is_the_story_without_sidebars_or_footer(demo_records: list[dict]) -> None:  # type: ignore[type-arg]
@@ -66,12 +73,14 @@ def test_seed_is_tagged_us_russia_only(demo_records: list[dict]) -> None:  # typ
     assert seed["topics"][0]["evidence"], "a tag carries its evidence"
 
 
-def test_one_record_per_story_with_expected_topics(demo_records: list[dict]) -> None:  # type: ignore[type-arg]
+def test_one_canonical_record_per_story_with_expected_topics(demo_records: list[dict]) -> None:  # type: ignore[type-arg]
     stories = {article.title: article for article in ARTICLES if article.syndicated_from is None}
-    assert sorted(record["title"] for record in demo_records) == sorted(stories)
+    canonical = [record for record in demo_records if record["dedup"]["duplicate_of"] is None]
+    assert sorted(record["title"] for record in canonical) == sorted(stories)
+    expected = {article.title: sorted(article.expected_topics) for article in ARTICLES}
+    assert len(demo_records) == len(ARTICLES)
     for record in demo_records:
-        expected = sorted(stories[record["title"]].expected_topics)
-        assert sorted(topic["id"] for topic in record["topics"]) == expected, record["title"]
+        assert sorted(topic["id"] for topic in record["topics"]) == expected[record["title"]], record["title"]
 
 
 def _seed(records: list[dict]) -> dict:  # type: ignore[type-arg]

@@ -48,7 +48,7 @@ def test_raw_pages_become_enriched_records(isolated: IsolatedPipeline, worker: N
     )
 
     assert asyncio.run(wait_until_drained(settings, timeout_s=120)), "the worker did not drain its topics"
-    enriched = asyncio.run(read_topic(settings, settings.topics.enriched, len(STORIES), timeout_s=30))
+    enriched = asyncio.run(read_topic(settings, settings.topics.enriched, len(ARTICLES), timeout_s=30))
     dead = asyncio.run(read_topic(settings, settings.topics.dead_letter, 2, timeout_s=30))
 
     contracts = contracts_for(settings.schemas_dir)
@@ -59,16 +59,15 @@ def test_raw_pages_become_enriched_records(isolated: IsolatedPipeline, worker: N
             assert headers["schema"] == b"enriched_article.v1"
             assert headers["trace-id"]
     current = {key: value for key, value in _latest_by_key(enriched).items() if value is not None}
-    titles = sorted(value["title"] for value in current.values())
-    assert titles == sorted(story.title for story in STORIES), "one record per story; the wire copy dropped"
+    canonical = sorted(value["title"] for value in current.values() if value["dedup"]["duplicate_of"] is None)
+    assert canonical == sorted(story.title for story in STORIES), "one canonical record per story"
     seed = next(value for value in current.values() if value["title"] == SEED_ARTICLE.title)
+    copy = next(value for value in current.values() if value["title"] == SYNDICATED_COPY.title)
     assert [topic["id"] for topic in seed["topics"]] == ["us-russia"]
-    assert SYNDICATED_COPY.title not in titles
+    assert copy["dedup"]["duplicate_of"] == seed["id"] == seed["dedup"]["cluster_id"]
+    expected = {article.title: sorted(article.expected_topics) for article in ARTICLES}
     for value in current.values():
-        story = next(article for article in STORIES if article.title == value["title"])
-        assert sorted(topic["id"] for topic in value["topics"]) == sorted(story.expected_topics), value[
-            "title"
-        ]
+        assert sorted(topic["id"] for topic in value["topics"]) == expected[value["title"]], value["title"]
 
     reasons = sorted(loads(record.value)["reason"] for record in dead)
     assert reasons == ["invalid-json", "schema"]

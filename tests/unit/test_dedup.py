@@ -6,7 +6,6 @@ import hashlib
 
 import pytest
 
-from pipeline.dedup.exact import FirstSeen, judge_exact, precedence_rank
 from pipeline.dedup.fingerprint import content_hash, normalise_body
 from pipeline.demo.content import SEED_ARTICLE, SITES, SYNDICATED_COPY, DemoArticle
 from pipeline.demo.layouts import article_page
@@ -135,77 +134,3 @@ class TestContentHash:
     def test_empty_and_boilerplate_only_bodies_normalise_to_nothing(self) -> None:
         assert normalise_body("") == ""
         assert normalise_body("(ANI)\n\n(With inputs from Reuters)") == ""
-
-
-class TestJudgeExact:
-    def test_first_sighting_is_canonical(self) -> None:
-        article = article_with("a" * 32, "2019-12-30T10:00:00+00:00")
-        decision = judge_exact(article, None)
-        assert decision.verdict["method"] == "first"
-        assert decision.verdict["duplicate_of"] is None
-        assert decision.verdict["cluster_id"] == article["id"]
-        assert decision.verdict["content_hash"] == article["content_hash"]
-        assert decision.remember == FirstSeen(id=article["id"], rank=precedence_rank(article))
-        assert decision.retract is None
-
-    def test_replay_of_the_canonical_copy_is_still_first(self) -> None:
-        article = article_with("a" * 32, "2019-12-30T10:00:00+00:00")
-        first = judge_exact(article, None)
-        assert first.remember is not None
-        replay = judge_exact(article, first.remember)
-        assert replay.verdict["method"] == "first"
-        assert replay.verdict["duplicate_of"] is None
-        assert replay.verdict["cluster_id"] == article["id"]
-        assert replay.retract is None
-
-    def test_later_copy_is_an_exact_duplicate_of_the_first(self) -> None:
-        original = article_with("a" * 32, "2019-12-30T10:00:00+00:00")
-        copy = article_with("b" * 32, "2019-12-30T11:00:00+00:00")
-        first = judge_exact(original, None)
-        assert first.remember is not None
-        decision = judge_exact(copy, first.remember)
-        assert decision.verdict["method"] == "exact"
-        assert decision.verdict["duplicate_of"] == original["id"]
-        assert decision.verdict["cluster_id"] == original["id"]
-        assert decision.remember is None
-        assert decision.retract is None
-
-    def test_earlier_copy_arriving_late_takes_over_and_retracts(self) -> None:
-        later = article_with("a" * 32, "2019-12-30T11:00:00+00:00")
-        earlier = article_with("b" * 32, "2019-12-30T10:00:00+00:00")
-        first = judge_exact(later, None)
-        assert first.remember is not None
-        decision = judge_exact(earlier, first.remember)
-        assert decision.verdict["method"] == "first"
-        assert decision.verdict["duplicate_of"] is None
-        assert decision.remember == FirstSeen(id=earlier["id"], rank=precedence_rank(earlier))
-        assert decision.retract == later["id"]
-
-    def test_published_times_compare_across_time_zones(self) -> None:
-        # 22:00 in India is 16:30 UTC, so it precedes 17:05 UTC although it reads later.
-        india = article_with("f" * 32, "2019-12-30T22:00:00+05:30")
-        london = article_with("0" * 32, "2019-12-30T17:05:00+00:00")
-        assert precedence_rank(india) < precedence_rank(london)
-
-    def test_same_time_ties_go_to_the_smaller_id(self) -> None:
-        small = article_with("1" * 32, "2019-12-30T10:00:00+00:00")
-        large = article_with("2" * 32, "2019-12-30T10:00:00+00:00")
-        assert precedence_rank(small) < precedence_rank(large)
-
-    @pytest.mark.parametrize("undated", [None, "", "not a date"])
-    def test_undated_ranks_after_dated(self, undated: str | None) -> None:
-        dated = article_with("f" * 32, "2999-01-01T00:00:00+00:00")
-        assert precedence_rank(dated) < precedence_rank(article_with("0" * 32, undated))
-
-    def test_canonical_copy_does_not_depend_on_arrival_order(self) -> None:
-        seed, copy = extracted(SEED_ARTICLE), extracted(SYNDICATED_COPY)
-        canonical_ids = set()
-        for arrivals in ((seed, copy), (copy, seed)):
-            current: FirstSeen | None = None
-            for article in arrivals:
-                decision = judge_exact(article, current)
-                current = decision.remember or current
-            assert current is not None
-            canonical_ids.add(current["id"])
-        # The wire story was published on the seed site first (16:30 UTC, the copy at 17:05 UTC).
-        assert canonical_ids == {seed["id"]}

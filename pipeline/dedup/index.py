@@ -1,0 +1,180 @@
+"""The partitioned near-duplicate index as pure functions: band records out, bucket matching, and the
+per-article join of every band's verdict."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TypedDict
+
+from pipeline.clock import utc_iso
+from pipeline.dedup.clusters import Match, cluster_verdict, precedence_rank
+from pipeline.dedup.near import BANDS, Fingerprint, band_keys, fingerprint, similarity
+from pipeline.records import Article, DedupVerdict, EnrichedArticle
+
+
+class BandRecord(TypedDict):
+    """One band of an article's signature (dedup_band.v1); also what a bucket keeps per member."""
+
+    id: str
+    rank: str
+    hash: str
+    sig: str
+    n: int
+    t: float
+    band: int
+
+
+class PendingJoin(TypedDict):
+    """What the join has gathered for one article so far."""
+
+    article: Article | None
+    rank: str
+    bands: list[int]
+    matches: dict[str, dict[str, Any]]
+
+
+def event_time(article: Article) -> float:
+    """When the story happened, for expiry: its publication time, else when it was fetched."""
+    for stamp in (article["published"], article["fetched_at"]):
+        if stamp:
+            try:
+                return _epoch(utc_iso(stamp))
+            except ValueError:
+                continue
+    return 0.0
+
+
+def band_records(article: Article) -> tuple[str, list[tuple[str, BandRecord]]]:
+    """The article's precedence rank and one (band key, record) per LSH band."""
+    fp = fingerprint(article["text"])
+    rank = precedence_rank(article)
+    signature, when = fp.encode(), event_time(article)
+    records = [
+        (
+            key,
+            BandRecord(
+                id=article["id"],
+                rank=rank,
+                hash=article["content_hash"],
+                sig=signature,
+                n=fp.shingles,
+                t=when,
+                band=band,
+            ),
+        )
+        for band, key in enumerate(band_keys(fp))
+    ]
+    return rank, records
+
+
+def match_bucket(
+    members: list[BandRecord], incoming: BandRecord, *, window_s: float, max_entries: int
+) -> tuple[list[dict[str, Any]], list[BandRecord]]:
+    """Verified copies of the incoming article among a bucket's members, and the bucket afterwards.
+
+    Members older than the window (in event time, relative to the incoming article) are dropped; the
+    article itself is never its own match, and is kept once however often it is replayed.
+    """
+    horizon = incoming["t"] - window_s
+    kept = [member for member in members if member["t"] >= horizon]
+    mine = Fingerprint.decode(incoming["sig"], incoming["n"])
+    matches = []
+    for member in kept:
+        if member["id"] == incoming["id"]:
+            continue
+        if member["hash"] == incoming["hash"]:
+            matches.append(_match(member, 1.0))
+            continue
+        measured = similarity(mine, Fingerprint.decode(member["sig"], member["n"]))
+        if measured.near_duplicate:
+            matches.append(_match(member, max(measured.jaccard, measured.containment)))
+    if not any(member["id"] == incoming["id"] for member in kept):
+        kept.append(incoming)
+    return matches, kept[-max_entries:]
+
+
+def new_pending() -> PendingJoin:
+    return PendingJoin(article=None, rank="", bands=[], matches={})
+
+
+def absorb(pending: PendingJoin, message: dict[str, Any]) -> PendingJoin:
+    """Fold an article, band or canonical-copy message into what the join holds for that article."""
+    if message["kind"] == "article":
+        pending["article"] = message["article"]
+        pending["rank"] = message["rank"]
+        return pending
+    if message["kind"] == "canonical":
+        _keep_best(pending["matches"], message["match"])
+        return pending
+    if message["band"] not in pending["bands"]:
+        pending["bands"].append(message["band"])
+    for match in message["matches"]:
+        _keep_best(pending["matches"], match)
+    return pending
+
+
+def later_copies(pending: PendingJoin) -> list[str]:
+    """Matches that rank after the article: if it is canonical, they are its copies."""
+    return sorted(m["id"] for m in pending["matches"].values() if m["rank"] > pending["rank"])
+
+
+class Settled(TypedDict):
+    """A decided article kept for a while, so a canonical copy that arrives late can still correct it."""
+
+    record: EnrichedArticle
+    canonical_rank: str
+    later: list[str]
+    expires: float
+
+
+def settled(record: EnrichedArticle, pending: PendingJoin, canonical_rank: str, expires: float) -> Settled:
+    return Settled(record=record, canonical_rank=canonical_rank, later=later_copies(pending), expires=expires)
+
+
+def canonical_message(record: EnrichedArticle, rank: str, similarity: float) -> dict[str, Any]:
+    """Tells a later-ranked copy which article is its canonical copy."""
+    match = {"id": record["id"], "rank": rank, "hash": record["content_hash"], "similarity": similarity}
+    return {"kind": "canonical", "match": match}
+
+
+def corrected(entry: Settled, match: dict[str, Any]) -> EnrichedArticle | None:
+    """The article's record re-pointed at an earlier-ranked canonical copy, or None if it already has one
+    at least as early."""
+    if match["rank"] >= entry["canonical_rank"] or match["id"] == entry["record"]["id"]:
+        return None
+    record = entry["record"]
+    exact = match["hash"] == record["content_hash"]
+    verdict = DedupVerdict(
+        content_hash=record["content_hash"],
+        cluster_id=match["id"],
+        duplicate_of=match["id"],
+        similarity=1.0 if exact else round(float(match["similarity"]), 4),
+        method="exact" if exact else "near",
+    )
+    return EnrichedArticle(**{**record, "dedup": verdict})
+
+
+def _keep_best(matches: dict[str, dict[str, Any]], match: dict[str, Any]) -> None:
+    known = matches.get(match["id"])
+    if known is None or match["similarity"] > known["similarity"]:
+        matches[match["id"]] = match
+
+
+def verdict_if_complete(pending: PendingJoin) -> DedupVerdict | None:
+    """The article's verdict once it and all of its bands have arrived, else None."""
+    article = pending["article"]
+    if article is None or len(pending["bands"]) < BANDS:
+        return None
+    matches = [
+        Match(id=m["id"], rank=m["rank"], content_hash=m["hash"], similarity=m["similarity"])
+        for m in pending["matches"].values()
+    ]
+    return cluster_verdict(article, pending["rank"], matches)
+
+
+def _match(member: BandRecord, measured: float) -> dict[str, Any]:
+    return {"id": member["id"], "rank": member["rank"], "hash": member["hash"], "similarity": measured}
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
