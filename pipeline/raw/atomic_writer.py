@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaProducer
 
 from pipeline.ops.kafka import client_options
-from pipeline.raw.publisher import MAX_REQUEST_BYTES
+from pipeline.raw.publisher import MAX_REQUEST_BYTES, PRODUCER_BATCH_BYTES
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,9 @@ def transactional_producer(settings: Settings, transactional_id: str) -> AIOKafk
         acks="all",
         compression_type="zstd",
         max_request_size=MAX_REQUEST_BYTES,
+        # aiokafka's default 16 KiB batch is smaller than one page, so each round trip to the broker
+        # would carry one page per partition; 1 MiB batches carry dozens.
+        max_batch_size=PRODUCER_BATCH_BYTES,
         transaction_timeout_ms=15_000,
         linger_ms=5,
     )
