@@ -47,6 +47,7 @@ DEFAULT_SEED = 7
 TARGET_SPEEDUP = 1.7
 WARM_UP_PAGES = 20
 CHUNKS_PER_WORKER = 8
+CROWDED_SHARE = 0.85
 
 # --- what the workers run ---------------------------------------------------------------------------
 
@@ -274,6 +275,14 @@ def print_report(results: dict[str, dict[str, Any]], workers: int) -> None:
                 f"with the cores to itself (CPU per page of the pool vs the loop) it would reach "
                 f"{result['cpu_bound_ceiling']:.2f}x; pool start-up {result['startup_s']:.2f} s, not timed"
             )
+        crowded = [
+            run for run in result["runs"] if run.cpu_share is not None and run.cpu_share < CROWDED_SHARE
+        ]
+        if crowded:
+            print(
+                f"note: {len(crowded)} of {len(result['runs'])} runs got less than {CROWDED_SHARE:.0%} of "
+                "their cores: something else was running; rerun on a quiet machine for clean figures"
+            )
     if {"stage", "fast"} <= results.keys():
         stage, fast = results["stage"], results["fast"]
         one = fast["baseline"].pages_per_s / stage["baseline"].pages_per_s
@@ -358,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     round(result["cpu_bound_ceiling"], 3) if result["cpu_bound_ceiling"] is not None else None
                 ),
                 "pool_startup_s": round(result["startup_s"], 2),
+                "crowded_runs": sum(
+                    1 for run in result["runs"] if run.cpu_share is not None and run.cpu_share < CROWDED_SHARE
+                ),
                 "articles": result["articles"],
                 "skipped": result["skipped"],
                 "runs": [_run_json(run) for run in result["runs"]],

@@ -38,14 +38,29 @@ class IsolatedPipeline:
     state_dir: Path
 
 
-@pytest.fixture
-def isolated(
-    kafka_broker: Settings, tmp_path: Path, request: pytest.FixtureRequest
+def _isolated(
+    kafka_broker: Settings, tmp_path: Path, request: pytest.FixtureRequest, partitions: int
 ) -> Iterator[IsolatedPipeline]:
     run_id = f"t-{request.node.name[:40].replace('[', '-').replace(']', '')}-{uuid.uuid4().hex[:8]}"
-    overrides = isolated_overrides(run_id, tmp_path / "state", partitions=4)
+    overrides = isolated_overrides(run_id, tmp_path / "state", partitions=partitions)
     overrides["kafka"] = {"bootstrap_servers": kafka_broker.kafka.bootstrap_servers}
     settings = with_overrides(kafka_broker, overrides)
     asyncio.run(create_topics(settings))
     yield IsolatedPipeline(settings, overrides, tmp_path / "state")
     asyncio.run(delete_topics(settings))
+
+
+@pytest.fixture
+def isolated(
+    kafka_broker: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[IsolatedPipeline]:
+    """Topics (4 partitions), consumer groups and state no other test shares."""
+    yield from _isolated(kafka_broker, tmp_path, request, partitions=4)
+
+
+@pytest.fixture
+def isolated_eight(
+    kafka_broker: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[IsolatedPipeline]:
+    """The same with 8 partitions, for tests of work spread over several workers."""
+    yield from _isolated(kafka_broker, tmp_path, request, partitions=8)

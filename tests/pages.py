@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from pipeline.crawl.urls import canonical_url
@@ -42,3 +43,25 @@ def demo_raw_pages() -> list[RawPage]:
 
 def home_raw_page(site: DemoSite) -> RawPage:
     return raw_page(BASE_URL + site.home_path, home_page(site, BASE_URL))
+
+
+def variant_raw_page(
+    article: DemoArticle,
+    *,
+    site: DemoSite,
+    slug: str,
+    title: str,
+    published: str,
+    paragraphs: tuple[str, ...],
+) -> RawPage:
+    """A syndicated copy of a demo story on another site: own URL, headline, date and body edits."""
+    copy = dataclasses.replace(
+        article,
+        site=site.slug,
+        slug=slug,
+        title=title,
+        published=published,
+        body_paragraphs=paragraphs,
+        syndicated_from=article.path,
+    )
+    return raw_page(BASE_URL + copy.path, article_page(site, copy, BASE_URL))

@@ -78,7 +78,8 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 async def wait_until_drained(settings: Settings, timeout_s: float) -> bool:
     """Wait until the worker group has committed everything on its input topics; False on time-out."""
-    topics = [settings.topics.raw_pages, settings.topics.articles, settings.topics.enriched]
+    names = settings.topics
+    topics = [names.raw_pages, names.articles, names.dedup_bands, names.dedup_join, names.enriched]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:

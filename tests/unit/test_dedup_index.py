@@ -18,9 +18,13 @@ from pipeline.dedup.index import (
     PendingJoin,
     absorb,
     band_records,
+    canonical_message,
+    corrected,
     event_time,
+    later_copies,
     match_bucket,
     new_pending,
+    settled,
     verdict_if_complete,
 )
 from pipeline.dedup.near import BANDS, fingerprint, similarity
@@ -31,7 +35,7 @@ from pipeline.demo.content import (
     SMART_SPEAKERS,
     SYNDICATED_COPY,
 )
-from pipeline.records import Article, DedupVerdict
+from pipeline.records import Article, DedupVerdict, EnrichedArticle, Versions
 
 DAY = 86400.0
 WINDOW = 30 * DAY
@@ -306,6 +310,7 @@ class Index:
     def __init__(self, max_entries: int = CAP) -> None:
         self.buckets: dict[str, list[BandRecord]] = {}
         self.max_entries = max_entries
+        self.pending: dict[str, PendingJoin] = {}
 
     def add(self, item: Article) -> DedupVerdict:
         rank, records = band_records(item)
@@ -315,7 +320,7 @@ class Index:
                 self.buckets.get(key, []), record, window_s=WINDOW, max_entries=self.max_entries
             )
             sequence.append({"kind": "band", "band": record["band"], "matches": matches})
-        _, verdicts = join(sequence)
+        self.pending[item["id"]], verdicts = join(sequence)
         verdict = verdicts[-1]
         assert verdict is not None
         return verdict
@@ -350,6 +355,39 @@ class TestIndex:
             published = f"2019-12-30T{17 + number // 60:02d}:{number % 60:02d}:00+00:00"
             verdict = index.add(article(f"copy-{number:02d}", SEED_TEXT, published))
             assert verdict["duplicate_of"] == "original", f"copy {number}: {verdict}"
+
+
+def enriched(item: Article, verdict: DedupVerdict) -> EnrichedArticle:
+    versions = Versions(extractor="test", tagger="test", taxonomy="test", dedup="test")
+    return EnrichedArticle(
+        **item, topics=[], dedup=verdict, versions=versions, processed_at="2020-01-01T00:00:00+00:00"
+    )
+
+
+class TestLateCanonicalCopy:
+    """A copy fetched before its original is first decided as canonical; the original, when it arrives,
+    names it among its later copies and the join re-points it (what the join agent does with these)."""
+
+    def test_the_original_re_points_a_copy_that_was_decided_first(self) -> None:
+        index = Index()
+        copy = article("copy", SEED_TEXT + "\n" + NOT_EDITED, SYNDICATED_COPY.published)
+        seed = article("seed", SEED_TEXT, SEED_ARTICLE.published)
+        copy_verdict = index.add(copy)
+        assert (copy_verdict["duplicate_of"], copy_verdict["method"]) == (None, "first")
+        seed_verdict = index.add(seed)
+        assert seed_verdict["method"] == "first"
+        assert later_copies(index.pending["seed"]) == ["copy"]
+        copy_rank = index.pending["copy"]["rank"]
+        entry = settled(enriched(copy, copy_verdict), index.pending["copy"], copy_rank, expires=0.0)
+        message = canonical_message(enriched(seed, seed_verdict), index.pending["seed"]["rank"], 1.0)
+        updated = corrected(entry, message["match"])
+        assert updated is not None
+        assert updated["dedup"] == DedupVerdict(
+            content_hash=copy["content_hash"], cluster_id="seed", duplicate_of="seed", similarity=1.0,
+            method="exact",
+        )  # fmt: skip
+        entry["record"], entry["canonical_rank"] = updated, message["match"]["rank"]
+        assert corrected(entry, message["match"]) is None  # already points at it
 
 
 # --- precedence_rank --------------------------------------------------------------------------------
