@@ -114,6 +114,7 @@ class DedupSettings(BaseModel):
     window_days: float = Field(default=30.0, gt=0)
     max_bucket_entries: int = Field(default=64, ge=1)
     sweep_interval_s: float = Field(default=60.0, gt=0)
+    bucket_sweep_interval_s: float = Field(default=3600.0, gt=0)
     settle_window_s: float = Field(default=6 * 3600.0, ge=0)
 
 

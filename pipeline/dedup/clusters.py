@@ -34,9 +34,10 @@ class Match:
 def precedence_rank(article: Article) -> str:
     """A sortable key: smaller is more canonical."""
     published = _UNDATED
-    if article["published"]:
+    stamp = article["published"]
+    if stamp:
         try:
-            published = utc_iso(article["published"])
+            published = utc_iso(_end_of_day_if_date_only(stamp))
         except ValueError:
             published = _UNDATED
     syndicated = "1" if _SYNDICATION_MARKERS.search(article["text"]) else "0"
@@ -64,3 +65,12 @@ def cluster_verdict(article: Article, rank: str, matches: list[Match]) -> DedupV
         similarity=1.0 if exact else round(canonical.similarity, 4),
         method="exact" if exact else "near",
     )
+
+
+def _end_of_day_if_date_only(stamp: str) -> str:
+    """A page that shows only its date is known to be from that day, not from its first second: ranked at
+    the day's end, it never outranks a copy with a real time on the same day."""
+    date_part, _, time_part = stamp.partition("T")
+    if not time_part or time_part in ("00:00:00", "00:00"):
+        return f"{date_part}T23:59:59"
+    return stamp

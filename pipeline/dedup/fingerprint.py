@@ -11,7 +11,7 @@ _BOILERPLATE_LINES = re.compile(
     r"""^\s*(?:
         \(?\s*this\s+(?:story|article)\s+has\s+not\s+been\s+edited\b.*
       | \(?\s*with\s+inputs?\s+from\b.*
-      | \(?\s*(?:disclaimer|editor'?s\s+note)\s*:.*
+      | \(?\s*(?:disclaimer|editor['\u2019]?s\s+note)\s*:.*
       | \(?\s*(?:also\s+read|read\s+more|download\s+the)\b.*
       | \(?\s*(?:ani|pti|ians|reuters|ap|afp)\s*\)?\s*
     )$""",

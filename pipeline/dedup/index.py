@@ -90,7 +90,19 @@ def match_bucket(
             matches.append(_match(member, max(measured.jaccard, measured.containment)))
     if not any(member["id"] == incoming["id"] for member in kept):
         kept.append(incoming)
-    return matches, kept[-max_entries:]
+    return matches, _capped(kept, max_entries)
+
+
+def _capped(members: list[BandRecord], max_entries: int) -> list[BandRecord]:
+    """The newest members, but always the most canonical one: a story copied by more sites than a bucket
+    holds must not lose its original, or later copies would start a cluster of their own."""
+    if len(members) <= max_entries:
+        return members
+    best = min(members, key=lambda member: member["rank"])
+    newest = (
+        [member for member in members if member is not best][-(max_entries - 1) :] if max_entries > 1 else []
+    )
+    return [best, *newest]
 
 
 def new_pending() -> PendingJoin:
@@ -105,6 +117,8 @@ def absorb(pending: PendingJoin, message: dict[str, Any]) -> PendingJoin:
         return pending
     if message["kind"] == "canonical":
         _keep_best(pending["matches"], message["match"])
+        return pending
+    if message["kind"] != "band":
         return pending
     if message["band"] not in pending["bands"]:
         pending["bands"].append(message["band"])

@@ -70,20 +70,20 @@ async def create_topics(settings: Settings) -> list[str]:
 
 
 async def describe_topics(settings: Settings) -> list[dict[str, object]]:
-    """Partitions and leader of each catalogue topic as the cluster sees it."""
+    """Partitions of each catalogue topic as the cluster sees it (asked per topic, so a topic created a
+    moment ago is not reported missing from a stale topic list)."""
     wanted = resolved_topics(settings)
     async with admin_client(settings) as admin:
-        existing = set(await admin.list_topics())
-        present = [topic.name for topic in wanted if topic.name in existing]
-        described = {item["topic"]: item for item in await admin.describe_topics(present)} if present else {}
+        described = {item["topic"]: item for item in await admin.describe_topics([t.name for t in wanted])}
     rows: list[dict[str, object]] = []
     for topic in wanted:
         info = described.get(topic.name)
+        exists = info is not None and info.get("error_code", 0) == 0
         rows.append(
             {
                 "name": topic.name,
-                "exists": info is not None,
-                "partitions": len(info["partitions"]) if info else 0,
+                "exists": exists,
+                "partitions": len(info["partitions"]) if info and exists else 0,
                 "declared_partitions": topic.partitions,
                 "schema": topic.spec.schema,
                 "key": topic.spec.key,

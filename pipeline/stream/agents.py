@@ -116,6 +116,7 @@ def register_agents(wiring: Wiring) -> None:
     taxonomy = load_taxonomy(settings.tagging.taxonomy_file)
 
     window_s = settings.dedup.window_days * 86400.0
+    watermark = [0.0]  # the newest event time this worker has indexed
     settle_s = settings.dedup.settle_window_s
 
     @app.agent(wiring.articles, name="fingerprint")
@@ -140,6 +141,7 @@ def register_agents(wiring: Wiring) -> None:
     async def band_index(stream: Any) -> None:
         async for event in stream.events():
             incoming: BandRecord = loads(event.message.value)
+            watermark[0] = max(watermark[0], incoming["t"])
             bucket = event.message.key.decode()
             matches, members = match_bucket(
                 wiring.band_buckets.get(bucket) or [],
@@ -158,14 +160,28 @@ def register_agents(wiring: Wiring) -> None:
         async for event in stream.events():
             article_id = event.message.key.decode()
             message = loads(event.message.value)
-            if message["kind"] == "canonical" and await correct(article_id, message):
-                continue
-            pending: PendingJoin = absorb(wiring.pending_joins.get(article_id) or new_pending(), message)
+            stored = wiring.pending_joins.get(article_id)
+            if message["kind"] == "canonical":
+                if await correct(article_id, message):
+                    continue
+                if stored is None:
+                    # Neither settled nor on its way: too late to correct (see dedup.settle_window_s).
+                    outcomes["dedup:correction-too-late"] += 1
+                    continue
+            if message["kind"] == "article":
+                # The article is written once; only the small band bookkeeping is rewritten per band.
+                wiring.pending_articles[article_id] = message
+                message = {"kind": "band-less"}
+            pending: PendingJoin = absorb(stored or new_pending(), message)
+            arrived = wiring.pending_articles.get(article_id)
+            if arrived is not None:
+                pending["article"], pending["rank"] = arrived["article"], arrived["rank"]
             verdict = verdict_if_complete(pending)
             if verdict is None:
-                wiring.pending_joins[article_id] = pending
+                wiring.pending_joins[article_id] = PendingJoin(**{**pending, "article": None})
                 continue
             wiring.pending_joins.pop(article_id, None)
+            wiring.pending_articles.pop(article_id, None)
             article = pending["article"]
             assert article is not None  # verdict_if_complete returns None without one
             enriched = enrich_article(article, verdict, taxonomy, wiring.clock())
@@ -211,6 +227,26 @@ def register_agents(wiring: Wiring) -> None:
             for copy_id in entry["later"]:
                 await wiring.dedup_join.send(key=copy_id.encode(), value=dumps(message))
         return True
+
+    @app.timer(settings.dedup.bucket_sweep_interval_s)  # type: ignore[untyped-decorator]
+    async def expire_bucket_members() -> None:
+        """Drop members older than the window from buckets no new article has touched since."""
+        if not watermark[0]:
+            return
+        horizon = watermark[0] - window_s
+        changed: dict[str, list[BandRecord]] = {}
+        for scanned, (key, members) in enumerate(wiring.band_buckets.items(), start=1):
+            kept = [member for member in members if member["t"] >= horizon]
+            if len(kept) != len(members):
+                changed[key] = kept
+            if scanned % 1000 == 0:
+                await asyncio.sleep(0)  # a long sweep must not starve the agents
+        for key, kept in changed.items():
+            if kept:
+                wiring.band_buckets[key] = kept
+            else:
+                wiring.band_buckets.pop(key, None)
+        outcomes["dedup:expired-buckets"] += len(changed)
 
     @app.timer(settings.dedup.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def forget_settled() -> None:

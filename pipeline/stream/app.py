@@ -30,6 +30,7 @@ class Wiring:
     dead_letters: Any
     band_buckets: Any
     pending_joins: Any
+    pending_articles: Any
     settled: Any
 
 
@@ -76,6 +77,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wi
         dead_letters=topic(topics.dead_letter, partitions=1),
         band_buckets=json_table("dedup-band-buckets"),
         pending_joins=json_table("dedup-pending-joins"),
+        pending_articles=json_table("dedup-pending-articles"),
         settled=json_table("dedup-settled"),
     )
     from pipeline.stream.agents import register_agents  # noqa: PLC0415 - agents need the finished wiring
