@@ -27,8 +27,8 @@ demo: broker
 	$(NEWSFEED) demo --output .state/demo-output.jsonl
 
 lint: setup
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff format --check pipeline tests bench
 
 typecheck: setup
 	$(BIN)/mypy

@@ -262,9 +262,12 @@ def project_stage(sample: Sample) -> Outcome:
 # Candidate post-processing, measured as "proposal:" configurations. The patterns are generic newsroom
 # boilerplate, written without looking at any one page's truth.
 WIRE_CREDIT = re.compile(
-    r"^\(?\s*(?:with inputs from [\w .,&-]+|reporting by [^)]*|this story has not been edited by .*)\)?\.?$",
+    r"^\(?\s*(?:with inputs from [\w .,&-]+|reporting by [^)]*|"
+    r"(?:disclaimer:\s*)?this (?:story|article|report) .{0,80}has not been edited by .*)\)?\.?$",
     re.IGNORECASE,
 )
+# A dateline on a line of its own ("NEW DELHI, March 4:"): page furniture, not a sentence of the story.
+DATELINE = re.compile(r"^[A-Z][A-Z .'-]+,\s+[A-Z][a-z]+\.? \d{1,2}\s*[:—-]?$")
 PROMO = re.compile(
     r"^(?:also read\s*:.*|read more\s*:.*|click here\b.*|sign up\b.*|subscribe\b.*|follow us\b.*|"
     r"get the [\w' ]+ (?:in|delivered to) your inbox.*|download (?:the|our) [\w ]+ app.*|advertisement)$",
@@ -301,12 +304,14 @@ TAIL_HEADING_WORDS = 6
 
 
 def drop_boilerplate_lines(text: str, title: str | None) -> str:
-    """Drop wire credits and promos, a leading headline or section label, and a trailing teaser block.
+    """Drop wire credits, promos and datelines, a leading headline or label, and a trailing teaser block.
 
     Generic newsroom patterns only; nothing here knows any one page's truth.
     """
     lines = [line for line in text.splitlines() if line.strip()]
-    kept = [line for line in lines if not (WIRE_CREDIT.match(line.strip()) or PROMO.match(line.strip()))]
+    kept = [
+        line for line in lines if not any(rule.match(line.strip()) for rule in (WIRE_CREDIT, PROMO, DATELINE))
+    ]
     head_title = normalised(title).casefold()
     # Div-soup pages lead the text with their section label and headline; a story never starts that way.
     while kept and (
@@ -364,7 +369,7 @@ CONFIGS: tuple[Config, ...] = (
     Config("project", "pipeline.extract.extractor.extract_article", project_stage),
     Config(
         "proposal:lines",
-        "project + drop wire-credit/promo lines and a leading label or headline",
+        "project + drop wire-credit, promo and dateline lines, a leading headline or label, tail teasers",
         with_line_filter(project_stage),
         proposal=True,
     ),

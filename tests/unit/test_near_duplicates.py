@@ -27,9 +27,9 @@ repeats up to three of its original's six paragraphs; with four the hospital fol
 mosaic one at five, the battery one not even at five); a copy truncated to its first half or more is
 found in 69 of 71 cases, to its first third in 9 of 21 (LSH).
 
-Known problems, each pinned by a strict xfail below: a copy cut to its first paragraphs passes similarity() on containment but is rarely an LSH candidate; two editions of a
-templated daily report (fuel prices) are merged although their figures differ; three of the stacked
-variants are missed.
+Known problems, each pinned by a strict xfail below: a copy cut to its first paragraphs passes similarity()
+on containment but is rarely an LSH candidate; two editions of a templated daily report (fuel prices) are
+merged although their figures differ; three of the stacked variants are missed.
 """
 
 from __future__ import annotations
