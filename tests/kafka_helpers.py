@@ -54,3 +54,20 @@ async def read_topic(settings: Settings, topic: str, expected: int, timeout_s: f
 
 def read_topic_sync(settings: Settings, topic: str, expected: int, timeout_s: float) -> list[ConsumerRecord]:
     return asyncio.run(read_topic(settings, topic, expected, timeout_s))
+
+
+async def wait_for_stable_group(settings: Settings, group_id: str, members: int, timeout_s: float) -> bool:
+    """Wait until a consumer group has `members` members and has finished rebalancing."""
+    from pipeline.ops.topics import admin_client  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        async with admin_client(settings) as admin:
+            responses = await admin.describe_consumer_groups([group_id])
+        for response in responses:
+            for group in response.groups:
+                error_code, _, state, _, _, group_members = group[:6]
+                if error_code == 0 and state == "Stable" and len(group_members) == members:
+                    return True
+        await asyncio.sleep(0.5)
+    return False

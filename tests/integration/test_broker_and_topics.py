@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -47,7 +48,12 @@ def test_ping_answers(kafka_broker: Settings) -> None:
 
 def test_topics_are_created_once_with_declared_settings(isolated: IsolatedPipeline) -> None:
     again = asyncio.run(create_topics(isolated.settings))
+    deadline = time.monotonic() + 15
     rows = asyncio.run(describe_topics(isolated.settings))
+    # A fresh broker may list a topic a moment before its partitions have leaders.
+    while not all(row["exists"] and row["partitions"] for row in rows) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        rows = asyncio.run(describe_topics(isolated.settings))
 
     assert again == [], "creating existing topics is a no-op"
     by_name = {row["name"]: row for row in rows}

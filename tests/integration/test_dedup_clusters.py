@@ -13,7 +13,7 @@ from pipeline.ops.isolated import start_worker, stop_process
 from pipeline.ops.lag import wait_until_drained
 from pipeline.records import RawPage, dumps, loads
 from tests.conftest import IsolatedPipeline
-from tests.kafka_helpers import produce, read_topic
+from tests.kafka_helpers import produce, read_topic, wait_for_stable_group
 from tests.pages import demo_raw_pages, variant_raw_page
 
 pytestmark = pytest.mark.integration
@@ -88,6 +88,10 @@ def test_two_workers_on_eight_partitions_find_copies_across_partitions(
     isolated = isolated_eight
     workers = [_start(isolated, name, isolated.state_dir / f"faust-{name}") for name in ("a", "b")]
     try:
+        # Both workers share the partitions before the stream starts (rebalancing mid-stream is the
+        # fault suite's subject).
+        settings = isolated.settings
+        assert asyncio.run(wait_for_stable_group(settings, settings.worker.app_id, 2, timeout_s=120))
         _publish(isolated, demo_raw_pages() + [page for page, _ in _variant_pages()])
         assert asyncio.run(wait_until_drained(isolated.settings, timeout_s=180))
         current, _ = _current(isolated, len(ARTICLES) + len(_copies()))
