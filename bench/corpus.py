@@ -169,8 +169,7 @@ TOPICS = (
             "the schedule.",
             "{person}, {role}, said the party had collected the signatures of {num} legislators in support "
             "of {thing}.",
-            "The coalition controls {num} of the {big} seats in {org}, a margin analysts describe as "
-            "fragile.",
+            "The coalition's majority in {org} rests on {small} votes, a margin analysts call fragile.",
             "Protesters gathered outside the secretariat in {city} {when}, demanding that {thing} be "
             "withdrawn.",
             "{person} accused the government of rushing {thing} through without consulting the states.",
@@ -245,7 +244,7 @@ TOPICS = (
             "Shares of {firm} closed {pct} higher after the company reported a quarterly profit of {money}.",
             "The benchmark index has gained {pct} so far this year, ahead of most regional markets.",
             "Analysts at {firm} cut their growth forecast for the fiscal year to {pct} from {pct2}.",
-            "The {thing} widened to {money} in {month}, according to data released by {org}.",
+            "{Thing} came in at {pct} in {month}, according to data released by {org}.",
             "Small businesses in {city} say rising input costs have wiped out the gains of the past two "
             "quarters.",
             "{firm} said it would spend {money} over {small} years to expand its plant outside {city}.",
@@ -489,7 +488,7 @@ TOPICS = (
             "{firm} to invest {money} in plant near {city}",
             "{Org} questions {firm} over user data",
             "Outage hits {big} users of {firm} services",
-            "{Thing} auction raises {money}",
+            "Auction of {thing} raises {money}",
             "Sales of {device} rise {pct} in {quarter} quarter",
             "{person} warns on pace of {thing}",
         ),

@@ -352,6 +352,9 @@ def test_robots_crawl_delay_spaces_requests_to_the_host(polite: Polite) -> None:
     assert min(gaps) >= 0.95, gaps
 
 
+TRANSPORT_JITTER_S = 0.05
+
+
 def test_min_host_delay_spaces_requests_one_at_a_time(polite: Polite) -> None:
     site, counters = polite.spacing_site, polite.run.counters
     for path in SPACING_ARTICLES:
@@ -362,7 +365,10 @@ def test_min_host_delay_spaces_requests_one_at_a_time(polite: Polite) -> None:
     assert len(paced) == 1 + len(SPACING_ARTICLES)
     gaps = start_gaps(paced)
     print(f"per-host gaps (s): {[round(gap, 3) for gap in gaps]}")
-    assert min(gaps) >= 0.29, gaps
+    # Arrival times at the server carry the loop's and the network's jitter (tens of ms on a busy CI
+    # machine); the crawler spaces request starts, so allow that jitter on single gaps, not on average.
+    assert min(gaps) >= 0.3 - TRANSPORT_JITTER_S, gaps
+    assert sum(gaps) / len(gaps) >= 0.3 - 0.01, gaps
     for earlier, later in itertools.pairwise(paced):
         assert earlier.finished is not None
         assert later.started >= earlier.finished, f"{later.path} overlapped {earlier.path}"
