@@ -34,7 +34,7 @@ from pipeline.raw.publisher import RAW_PAGE_SCHEMA, record_headers
 from pipeline.records import RawPage, dumps
 from pipeline.settings import Settings
 from pipeline.stream.dead_letters import dead_letter
-from pipeline.stream.decode import InvalidRecordError
+from pipeline.stream.decode import InvalidRecordError, parse_record
 
 log = logging.getLogger(__name__)
 MAX_FRONTIER_RECORD_BYTES = 64 * 1024
@@ -449,14 +449,7 @@ def decode_frontier(value: bytes | None) -> FrontierUrl:
     The frontier is the crawler's own internal topic, so a structural check replaces the full JSON Schema
     validation that other teams' input gets: on every URL, the schema check cost more than the fetch.
     """
-    if not value:
-        raise InvalidRecordError("empty", "record has no value")
-    if len(value) > MAX_FRONTIER_RECORD_BYTES:
-        raise InvalidRecordError("oversize", f"{len(value)} bytes > {MAX_FRONTIER_RECORD_BYTES}")
-    try:
-        entry = orjson.loads(value)
-    except orjson.JSONDecodeError as error:
-        raise InvalidRecordError("invalid-json", str(error)) from error
+    entry = parse_record(value, MAX_FRONTIER_RECORD_BYTES)
     if not isinstance(entry, dict) or not all(
         isinstance(entry.get(field), str) and entry[field] for field in ("url", "host", "source")
     ):

@@ -75,6 +75,14 @@ def register_agents(wiring: Wiring) -> None:
         lambda: ExtractionPool(settings.worker.extraction_processes, settings.worker.extraction_timeout_s)
     )
 
+    async def valid_or_dead_letter(event: Any, schema: str, stage: str) -> Any:
+        """The event's record if it meets its contract; otherwise it is dead-lettered and None returned."""
+        try:
+            return decode_record(event.message.value, schema, wiring.contracts, MAX_RECORD_BYTES)
+        except InvalidRecordError as error:
+            await send_dead_letter(event, stage, error.reason, error.detail)
+            return None
+
     # Several actors keep every worker process busy; each handles one page at a time, so a slow page
     # holds up only its own actor (and is cut off at the time limit), never the other partitions.
     @app.agent(wiring.raw_pages, name="extract", concurrency=settings.worker.extraction_processes * 2)
@@ -82,12 +90,8 @@ def register_agents(wiring: Wiring) -> None:
         pool = pools.acquire()
         try:
             async for event in stream.events():
-                try:
-                    page: RawPage = decode_record(
-                        event.message.value, "raw_page.v1", wiring.contracts, MAX_RECORD_BYTES
-                    )
-                except InvalidRecordError as error:
-                    await send_dead_letter(event, "extract", error.reason, error.detail)
+                page: RawPage | None = await valid_or_dead_letter(event, "raw_page.v1", "extract")
+                if page is None:
                     continue
                 try:
                     result = await pool.extract(page)
@@ -122,12 +126,8 @@ def register_agents(wiring: Wiring) -> None:
     @app.agent(wiring.articles, name="fingerprint")
     async def fingerprint_articles(stream: Any) -> None:
         async for event in stream.events():
-            try:
-                article: Article = decode_record(
-                    event.message.value, "article.v1", wiring.contracts, MAX_RECORD_BYTES
-                )
-            except InvalidRecordError as error:
-                await send_dead_letter(event, "fingerprint", error.reason, error.detail)
+            article: Article | None = await valid_or_dead_letter(event, "article.v1", "fingerprint")
+            if article is None:
                 continue
             rank, bands = band_records(article)
             article_key = article["id"].encode()
@@ -268,14 +268,9 @@ def register_agents(wiring: Wiring) -> None:
                     if event.message.value is None and event.message.key is not None:
                         retracted.append(event.message.key.decode())
                         continue
-                    try:
-                        batch.append(
-                            decode_record(
-                                event.message.value, "enriched_article.v1", wiring.contracts, MAX_RECORD_BYTES
-                            )
-                        )
-                    except InvalidRecordError as error:
-                        await send_dead_letter(event, "sink", error.reason, error.detail)
+                    record = await valid_or_dead_letter(event, "enriched_article.v1", "sink")
+                    if record is not None:
+                        batch.append(record)
                 if batch or retracted:
                     await asyncio.to_thread(store.apply, batch, retracted)
                     outcomes["stored"] += len(batch)

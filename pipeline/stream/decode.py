@@ -18,16 +18,21 @@ class InvalidRecordError(ValueError):
         self.detail = detail
 
 
-def decode_record(value: bytes | None, schema: str, contracts: Contracts, max_bytes: int) -> Any:
-    """The parsed record, valid against `schema`; raises InvalidRecordError otherwise."""
+def parse_record(value: bytes | None, max_bytes: int) -> Any:
+    """The record's JSON, parsed; raises InvalidRecordError for no value, too many bytes, or bad JSON."""
     if not value:
         raise InvalidRecordError("empty", "record has no value")
     if len(value) > max_bytes:
         raise InvalidRecordError("oversize", f"{len(value)} bytes > {max_bytes}")
     try:
-        record = orjson.loads(value)
+        return orjson.loads(value)
     except orjson.JSONDecodeError as error:
         raise InvalidRecordError("invalid-json", str(error)) from error
+
+
+def decode_record(value: bytes | None, schema: str, contracts: Contracts, max_bytes: int) -> Any:
+    """The parsed record, valid against `schema`; raises InvalidRecordError otherwise."""
+    record = parse_record(value, max_bytes)
     try:
         contracts.validate(record, schema)
     except ContractError as error:
