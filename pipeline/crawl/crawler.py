@@ -33,7 +33,7 @@ from pipeline.raw.atomic_writer import AtomicWriter, OutgoingRecord
 from pipeline.raw.publisher import RAW_PAGE_SCHEMA, record_headers
 from pipeline.records import RawPage, dumps
 from pipeline.settings import Settings
-from pipeline.stream.dead_letters import dead_letter
+from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, parse_record
 
 log = logging.getLogger(__name__)
@@ -344,17 +344,7 @@ class CrawlNode:
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, error: str) -> None:
         self.counters.record("frontier", f"dead-letter:{reason}")
-        letter = dead_letter(
-            stage="crawl",
-            reason=reason,
-            error=error,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
-            now=self.wall_clock(),
-        )
+        letter = dead_letter_of(record, stage="crawl", reason=reason, error=error, now=self.wall_clock())
         await self.producer.send_and_wait(
             self.settings.topics.dead_letter,
             key=record.key,

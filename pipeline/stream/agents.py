@@ -26,7 +26,7 @@ from pipeline.raw.publisher import record_headers
 from pipeline.records import Article, EnrichedArticle, RawPage, dumps, loads
 from pipeline.sink.sqlite_store import SqliteStore
 from pipeline.stream.app import Wiring
-from pipeline.stream.dead_letters import dead_letter
+from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, decode_record
 from pipeline.tag.enrich import enrich_article
 from pipeline.tag.taxonomy import load_taxonomy
@@ -53,15 +53,11 @@ def register_agents(wiring: Wiring) -> None:
             message.offset,
             error,
         )
-        record = dead_letter(
+        record = dead_letter_of(
+            message,
             stage=stage,
             reason=reason,
             error=error,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            value=message.value,
             now=wiring.clock(),
             trace_id=_header(message, "trace-id"),
         )

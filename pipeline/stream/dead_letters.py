@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from typing import Any
 
 from pipeline.records import DeadLetter
 
@@ -38,5 +39,24 @@ def dead_letter(
         original=text,
         original_encoding=encoding,
         failed_at=now.isoformat(),
+        trace_id=trace_id,
+    )
+
+
+def dead_letter_of(
+    message: Any, *, stage: str, reason: str, error: str, now: datetime, trace_id: str | None = None
+) -> DeadLetter:
+    """A dead letter for a consumed Kafka message (aiokafka's ConsumerRecord or Faust's Message: both
+    carry topic, partition, offset, key and value)."""
+    return dead_letter(
+        stage=stage,
+        reason=reason,
+        error=error,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        now=now,
         trace_id=trace_id,
     )
