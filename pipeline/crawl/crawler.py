@@ -20,10 +20,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.structs import ConsumerRecord
 
 from pipeline.clock import Clock
-from pipeline.contracts import contracts_for
 from pipeline.crawl.counters import CrawlCounters
 from pipeline.crawl.fetcher import FetchError, FetchPolicy, FetchResult, Validators, fetch
-from pipeline.crawl.frontier import FrontierUrl, host_of, partition_of
+from pipeline.crawl.frontier import FrontierUrl, frontier_url, host_of, partition_of, send_to_frontier
 from pipeline.crawl.politeness import HostScheduler
 from pipeline.crawl.progress import OffsetTracker
 from pipeline.crawl.robots import RobotsCache
@@ -69,7 +68,6 @@ class CrawlNode:
         self.robots_policy = robots_policy
         self.wall_clock = wall_clock
         self.counters = counters or CrawlCounters()
-        self.contracts = contracts_for(settings.schemas_dir)
         crawl.state_dir.mkdir(parents=True, exist_ok=True)
         self.state = CrawlStateStore(crawl.state_dir / "urls")
         self._checkpoints_file = crawl.state_dir / "state-checkpoints.json"
@@ -148,17 +146,8 @@ class CrawlNode:
             for scanned, state in enumerate(self.state.due(now.timestamp()), start=1):
                 host = host_of(state.url)
                 if self.owns_host(host):
-                    entry = FrontierUrl(
-                        url=state.url,
-                        host=host,
-                        source="revisit",
-                        discovered_at=now.isoformat(),
-                        published=None,
-                        title=None,
-                    )
-                    await self.producer.send(
-                        self.settings.topics.frontier, key=host.encode(), value=dumps(entry)
-                    )
+                    entry = frontier_url(state.url, "revisit", now.isoformat())
+                    await send_to_frontier(self.producer, self.settings.topics.frontier, entry)
                     scheduled += 1
                 if scanned % 1000 == 0:
                     await asyncio.sleep(0)  # a long scan must not starve the fetches
@@ -253,8 +242,8 @@ class CrawlNode:
                     entry["url"],
                     now=now,
                     content_hash=previous.content_hash,
-                    etag=result.etag or previous.etag,
-                    last_modified=result.last_modified or previous.last_modified,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
                     not_modified=True,
                 ),
             )
@@ -338,9 +327,7 @@ class CrawlNode:
         retried = FrontierUrl(**entry)
         retried["attempt"] = attempt
         # Back on the frontier (same host, same partition): the host's backoff decides when it is tried.
-        await self.producer.send_and_wait(
-            self.settings.topics.frontier, key=entry["host"].encode(), value=dumps(retried)
-        )
+        await (await send_to_frontier(self.producer, self.settings.topics.frontier, retried))
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, error: str) -> None:
         self.counters.record("frontier", f"dead-letter:{reason}")
@@ -468,19 +455,3 @@ def _save_checkpoints(path: Path, checkpoints: dict[str, int]) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_bytes(orjson.dumps(checkpoints))
     temporary.replace(path)
-
-
-def announce_record(
-    url: str, source: str, discovered_at: str, published: str | None, title: str | None
-) -> bytes:
-    """A frontier record's bytes."""
-    return dumps(
-        FrontierUrl(
-            url=url,
-            host=host_of(url),
-            source=source,
-            discovered_at=discovered_at,
-            published=published,
-            title=title,
-        )
-    )

@@ -17,12 +17,10 @@ from pipeline.crawl.counters import CrawlCounters
 from pipeline.crawl.discovery import DiscoveredUrl, FeedError, parse_section, parse_sitemap
 from pipeline.crawl.feeds import parse_feed_urls
 from pipeline.crawl.fetcher import FetchError, FetchPolicy, FetchResult, Validators, fetch
-from pipeline.crawl.frontier import host_of
+from pipeline.crawl.frontier import frontier_url, host_of, send_to_frontier
 from pipeline.crawl.politeness import HostScheduler
 from pipeline.crawl.robots import RobotsCache
 from pipeline.crawl.sources import Source, SourceKind
-from pipeline.raw.publisher import record_headers
-from pipeline.records import dumps
 
 log = logging.getLogger(__name__)
 MAX_CHILD_SITEMAPS = 50
@@ -98,25 +96,14 @@ class SourcePoller:
     async def announce(self, found: list[DiscoveredUrl]) -> int:
         fresh = [item for item in found if item.url not in self._announced]
         discovered_at = self.wall_clock().isoformat()
-        sends = []
-        for item in fresh:
-            host = host_of(item.url)
-            value = {
-                "url": item.url,
-                "host": host,
-                "source": item.source_id,
-                "discovered_at": discovered_at,
-                "published": item.published,
-                "title": item.title,
-            }
-            sends.append(
-                await self.producer.send(
-                    self.frontier_topic,
-                    key=host.encode(),
-                    value=dumps(value),
-                    headers=record_headers("frontier_url.v1", ""),
-                )
+        sends = [
+            await send_to_frontier(
+                self.producer,
+                self.frontier_topic,
+                frontier_url(item.url, item.source_id, discovered_at, item.published, item.title),
             )
+            for item in fresh
+        ]
         await asyncio.gather(*sends)
         for item in fresh:
             self._remember(item.url)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 
 from pipeline.ops.kafka import client_options
-from pipeline.records import RawPage, dumps
 from pipeline.settings import Settings
 
 RAW_PAGE_SCHEMA = "raw_page.v1"
@@ -31,20 +30,3 @@ def reliable_producer(settings: Settings) -> AIOKafkaProducer:
         max_batch_size=PRODUCER_BATCH_BYTES,
         linger_ms=5,
     )
-
-
-class RawPagePublisher:
-    """Sends raw_page.v1 records keyed by canonical URL."""
-
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
-        self._producer = producer
-        self.topic = topic
-
-    async def publish(self, page: RawPage) -> None:
-        """Return once the broker has the page (acks=all)."""
-        await self._producer.send_and_wait(
-            self.topic,
-            value=dumps(page),
-            key=page["url"].encode(),
-            headers=record_headers(RAW_PAGE_SCHEMA, page["trace_id"]),
-        )
