@@ -12,7 +12,9 @@ process on 127.0.0.1. This process then measures, in order:
 The ratio is crawler pages/s over the better of the two baselines. The raw-pages topic is read back
 (read_committed) to check that it holds every page once. The goal of the issue is a ratio of at least
 0.7; it is reported, never asserted. Two reference loops follow, to show where the gap comes from: the
-crawler's own fetch() without Kafka, and a bare fetch loop that also publishes every page (acks=all, zstd).
+crawler's own fetch() without Kafka, and a bare fetch loop that also publishes every page (acks=all, zstd),
+with aiokafka and, when confluent-kafka is installed (`pip install -e '.[bench]'`), with librdkafka.
+Everything runs on uvloop, as `newsfeed crawl` does.
 CPU seconds of this process, the site's process and the broker are shown for each run.
 
     .venv/bin/python -m bench.crawl_throughput            # N=2000
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import importlib.util
 import io
 import logging
 import os
@@ -33,6 +36,7 @@ import pstats
 import re
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -43,6 +47,7 @@ from typing import Any
 from unittest import mock
 
 import aiohttp
+import uvloop
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -145,7 +150,7 @@ class KafkaSink:
 
 
 async def bare_fetch_loop(
-    urls: Sequence[str], concurrency: int, label: str, sink: KafkaSink | None = None
+    urls: Sequence[str], concurrency: int, label: str, sink: KafkaSink | LibrdkafkaSink | None = None
 ) -> Run:
     """GET every URL and read its body with one session, `concurrency` requests at a time (and, with a
     sink, publish every body and wait for the acknowledgements)."""
@@ -180,6 +185,78 @@ async def fetch_and_publish_loop(urls: Sequence[str], concurrency: int, settings
         return await bare_fetch_loop(urls, concurrency, "ref: bare fetch + publish (1 MiB batches)", sink)
     finally:
         await sink.producer.stop()
+
+
+class LibrdkafkaSink:
+    """The same bare publishing through librdkafka (confluent-kafka, optional): compression, batching and
+    network I/O run in C threads outside the GIL. It shows what a C client changes on this machine."""
+
+    def __init__(self, settings: Settings) -> None:
+        from confluent_kafka import Producer  # noqa: PLC0415 - optional reference only
+
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
+                "acks": "all",
+                "enable.idempotence": True,
+                "compression.type": "zstd",
+                "linger.ms": 5,
+                "batch.size": SINK_BATCH_BYTES,
+                "message.max.bytes": MAX_REQUEST_BYTES,
+            }
+        )
+        self.topic = settings.topics.raw_pages
+        self._sent: list[asyncio.Future[None]] = []
+        self._polling = True
+        self._poller = threading.Thread(target=self._poll, name="librdkafka-poll", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while self._polling:
+            self.producer.poll(0.05)
+
+    async def put(self, url: str, body: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        acknowledged: asyncio.Future[None] = loop.create_future()
+
+        def delivered(error: Any, _message: Any) -> None:
+            outcome = RuntimeError(str(error)) if error is not None else None
+            loop.call_soon_threadsafe(_settle, acknowledged, outcome)
+
+        while True:
+            try:
+                self.producer.produce(self.topic, body, url.encode(), on_delivery=delivered)
+                break
+            except BufferError:  # librdkafka's local queue is full: let it drain
+                await asyncio.sleep(0.001)
+        self._sent.append(acknowledged)
+
+    async def flush(self) -> None:
+        await asyncio.gather(*self._sent)
+
+    def close(self) -> None:
+        self.producer.flush(30)
+        self._polling = False
+        self._poller.join(5)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+async def librdkafka_publish_loop(urls: Sequence[str], concurrency: int, settings: Settings) -> Run:
+    sink = LibrdkafkaSink(settings)
+    try:
+        return await bare_fetch_loop(urls, concurrency, "ref: bare fetch + publish (librdkafka)", sink)
+    finally:
+        sink.close()
+
+
+def librdkafka_available() -> bool:
+    return importlib.util.find_spec("confluent_kafka") is not None
 
 
 async def fetcher_loop(urls: Sequence[str], concurrency: int, settings: Settings) -> Run:
@@ -442,7 +519,10 @@ async def measure(
         records, keys = await read_back(settings)
         # Reference points, after the read-back (the publishing one writes to the raw-pages topic too).
         references = []
-        for reference in (fetcher_loop, fetch_and_publish_loop):
+        loops = [fetcher_loop, fetch_and_publish_loop]
+        if librdkafka_available():
+            loops.append(librdkafka_publish_loop)
+        for reference in loops:
             cpu.start()
             run = await reference(urls, args.concurrency, settings)
             run.cpu_s = cpu.stop()
@@ -621,7 +701,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with server as site:
             write_sources(sources, site.sitemap_url)
             cpu = CpuMeter({"bench": os.getpid(), "site": server.pid, "broker": broker_pid})
-            result = asyncio.run(measure(args, site, settings, cpu))
+            # The event loop of `newsfeed crawl` (uvloop), for the crawler and the loops beside it.
+            result = uvloop.run(measure(args, site, settings, cpu))
     print(render(result))
     path = write_results(result, args.json)
     print(f"\nresults: {path}")
