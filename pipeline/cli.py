@@ -60,6 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--output", type=Path, required=True, help="JSONL of enriched records")
     process.set_defaults(handler=_process)
 
+    evaluate = commands.add_parser(
+        "evaluate-tags",
+        help="score the tagger on labelled articles: per-topic precision, recall, F1 and the misses",
+    )
+    evaluate.add_argument(
+        "--labels",
+        type=Path,
+        action="append",
+        required=True,
+        help="JSONL of {id, title, text, topics: [ids]} (repeatable)",
+    )
+    evaluate.add_argument("--taxonomy", type=Path, help="taxonomy file (default: tagging.taxonomy_file)")
+    evaluate.add_argument("--misses", type=int, default=50, help="misses to show (default 50)")
+    evaluate.add_argument("--json", type=Path, help="also write the full report as JSON here")
+    evaluate.add_argument("--min-precision", type=float, help="exit 1 when a topic's precision is lower")
+    evaluate.add_argument("--min-recall", type=float, help="exit 1 when a topic's recall is lower")
+    evaluate.set_defaults(handler=_evaluate_tags)
+
     ping = commands.add_parser("ping", help="exit 0 when the Kafka cluster answers")
     ping.set_defaults(handler=_ping)
 
@@ -179,6 +197,25 @@ def _process(args: argparse.Namespace, settings: Settings) -> int:
             counts[kind] += 1
     print(orjson.dumps({"input_lines": len(lines), **counts, "output": str(args.output)}).decode())
     return 0
+
+
+def _evaluate_tags(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.tag.evaluate import LabelsError, as_json, evaluate, read_labels, render  # noqa: PLC0415
+    from pipeline.tag.taxonomy import TaxonomyError, load_taxonomy  # noqa: PLC0415
+
+    try:
+        taxonomy = load_taxonomy(args.taxonomy or settings.tagging.taxonomy_file)
+        articles = read_labels(args.labels)
+    except (TaxonomyError, LabelsError) as error:
+        print(f"newsfeed evaluate-tags: {error}", file=sys.stderr)
+        return 2
+    evaluation = evaluate(articles, taxonomy)
+    print(render(evaluation, max_misses=args.misses))
+    if args.json:
+        args.json.write_bytes(orjson.dumps(as_json(evaluation), option=orjson.OPT_INDENT_2))
+    if args.min_precision is None and args.min_recall is None:
+        return 0
+    return 0 if evaluation.meets(args.min_precision or 0.0, args.min_recall or 0.0) else 1
 
 
 def _ping(args: argparse.Namespace, settings: Settings) -> int:

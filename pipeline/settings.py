@@ -134,6 +134,8 @@ class TaggingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     taxonomy_file: Path = PACKAGE_DIR / "tag" / "taxonomy.yaml"
+    # The worker re-reads the file this often when it changed; 0 turns reloading off.
+    reload_interval_s: float = Field(default=5.0, ge=0)
 
 
 class Settings(BaseSettings):

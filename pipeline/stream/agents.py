@@ -29,7 +29,7 @@ from pipeline.stream.app import Wiring
 from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, decode_record
 from pipeline.tag.enrich import enrich_article
-from pipeline.tag.taxonomy import load_taxonomy
+from pipeline.tag.reload import TaxonomyReloader
 
 log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 10 * 1024 * 1024
@@ -113,7 +113,15 @@ def register_agents(wiring: Wiring) -> None:
         finally:
             pools.release()
 
-    taxonomy = load_taxonomy(settings.tagging.taxonomy_file)
+    taxonomy = TaxonomyReloader(settings.tagging.taxonomy_file)
+    if settings.tagging.reload_interval_s > 0:
+
+        @app.timer(settings.tagging.reload_interval_s)  # type: ignore[untyped-decorator]
+        async def reload_taxonomy() -> None:
+            if taxonomy.refresh():
+                outcomes["taxonomy:reloaded"] += 1
+            elif taxonomy.last_error is not None:
+                outcomes["taxonomy:rejected"] += 1
 
     window_s = settings.dedup.window_days * 86400.0
     watermark = [0.0]  # the newest event time this worker has indexed
@@ -180,7 +188,7 @@ def register_agents(wiring: Wiring) -> None:
             wiring.pending_articles.pop(article_id, None)
             article = pending["article"]
             assert article is not None  # verdict_if_complete returns None without one
-            enriched = enrich_article(article, verdict, taxonomy, wiring.clock())
+            enriched = enrich_article(article, verdict, taxonomy.current, wiring.clock())
             outcomes[f"dedup:{verdict['method']}"] += 1
             await send_enriched(enriched)
             canonical_rank = (

@@ -44,6 +44,20 @@ class _WindowMatch:
     hits: list[TermHit]
 
 
+@dataclass(frozen=True, slots=True)
+class TopicScore:
+    """A topic with at least one qualifying window, whether or not its score reaches the threshold."""
+
+    id: str
+    score: float
+    threshold: float
+    evidence: list[str]
+
+    @property
+    def tagged(self) -> bool:
+        return self.score >= self.threshold
+
+
 def tag_article(title: str, text: str, taxonomy: Taxonomy) -> list[TopicTag]:
     """Topics of one article, best first.
 
@@ -52,6 +66,15 @@ def tag_article(title: str, text: str, taxonomy: Taxonomy) -> list[TopicTag]:
     `title_weight` when the title on its own qualifies the same way. It is a raw count, not a probability;
     a topic is returned when the score reaches its `threshold`.
     """
+    return [
+        TopicTag(id=scored.id, score=scored.score, evidence=scored.evidence)
+        for scored in score_topics(title, text, taxonomy)
+        if scored.tagged
+    ]
+
+
+def score_topics(title: str, text: str, taxonomy: Taxonomy) -> list[TopicScore]:
+    """Every topic with a qualifying window, best first; `tag_article` keeps those at their threshold."""
     title = " ".join(title.split())
     body, sentences = _split_sentences(text)
     title_hits = _hits_by_topic(taxonomy.matcher.find(title)) if title else {}
@@ -64,22 +87,22 @@ def tag_article(title: str, text: str, taxonomy: Taxonomy) -> list[TopicTag]:
     def paragraph_of(offset: int) -> int:
         return sentences[sentence_of(offset)].paragraph
 
-    tags: list[TopicTag] = []
+    scores: list[TopicScore] = []
     for topic_index in sorted(title_hits.keys() | body_hits.keys()):
         topic = taxonomy.topics[topic_index]
         title_match = _qualifying_windows(title_hits.get(topic_index, []), lambda _offset: 0, topic)
         window_of = paragraph_of if topic.window == "paragraph" else sentence_of
         body_matches = _qualifying_windows(body_hits.get(topic_index, []), window_of, topic)
         score = float(len(body_matches)) + (topic.title_weight if title_match else 0.0)
-        if score < topic.threshold:
+        if not title_match and not body_matches:
             continue
         windows = [_WindowMatch("title", title, hits) for hits in title_match.values()]
         for window, hits in sorted(body_matches.items()):
             start, end = _window_span(window, topic, sentences)
             windows.append(_WindowMatch(topic.window, body[start:end], _shift(hits, -start)))
-        tags.append(TopicTag(id=topic.id, score=score, evidence=_evidence(windows)))
-    tags.sort(key=lambda tag: (-tag["score"], tag["id"]))
-    return tags
+        scores.append(TopicScore(topic.id, score, topic.threshold, _evidence(windows)))
+    scores.sort(key=lambda scored: (-scored.score, scored.id))
+    return scores
 
 
 def _split_sentences(text: str) -> tuple[str, list[_Sentence]]:
