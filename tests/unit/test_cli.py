@@ -11,7 +11,18 @@ import pytest
 
 from pipeline.cli import build_parser, main
 
-SUBCOMMANDS = {"broker", "topics", "crawl", "worker", "demo-site", "demo", "process", "ping", "config"}
+SUBCOMMANDS = {
+    "broker",
+    "topics",
+    "crawl",
+    "worker",
+    "demo-site",
+    "demo",
+    "process",
+    "evaluate-tags",
+    "ping",
+    "config",
+}
 SECRET = "do-not-print-me-42"
 
 

@@ -208,7 +208,17 @@ class TestCommand:
 
 
 class TestReloader:
-    NEW_TOPIC = "\n  - id: weather\n    description: Storms.\n    groups:\n      storm: [storm]\n      place: [coast]\n"
+    NEW_TOPIC = "\n".join(
+        [
+            "",
+            "  - id: weather",
+            "    description: Storms.",
+            "    groups:",
+            "      storm: [storm]",
+            "      place: [coast]",
+            "",
+        ]
+    )
 
     @pytest.fixture
     def path(self, tmp_path: Path) -> Path:
