@@ -63,7 +63,8 @@ def tag_article(title: str, text: str, taxonomy: Taxonomy) -> list[TopicTag]:
 
     A topic's score is the number of body windows (sentences, or paragraphs for `window: paragraph`
     topics) in which every one of its groups has a term and none of its `exclude` terms occurs, plus its
-    `title_weight` when the title on its own qualifies the same way. It is a raw count, not a probability;
+    `title_weight` when the title on its own qualifies the same way, plus its `lede_weight` when the
+    body's first window qualifies. It is a raw count, not a probability;
     a topic is returned when the score reaches its `threshold`.
     """
     return [
@@ -94,6 +95,8 @@ def score_topics(title: str, text: str, taxonomy: Taxonomy) -> list[TopicScore]:
         window_of = paragraph_of if topic.window == "paragraph" else sentence_of
         body_matches = _qualifying_windows(body_hits.get(topic_index, []), window_of, topic)
         score = float(len(body_matches)) + (topic.title_weight if title_match else 0.0)
+        if topic.lede_weight and sentences and window_of(sentences[0].start) in body_matches:
+            score += topic.lede_weight  # a news story states its subject in its first sentence
         if not title_match and not body_matches:
             continue
         windows = [_WindowMatch("title", title, hits) for hits in title_match.values()]

@@ -118,6 +118,7 @@ class TopicSpec(BaseModel):
     exclude: list[str] = Field(default_factory=list)
     ignore: list[str] = Field(default_factory=list)
     title_weight: float = Field(default=1.0, ge=0)
+    lede_weight: float = Field(default=0.0, ge=0)
     threshold: float = Field(default=1.0, gt=0)
 
     @field_validator("id")

@@ -339,17 +339,34 @@ def test_impeachment_story_is_saved_by_its_exclusions(taxonomy: Taxonomy) -> Non
 
 
 class TestScoringAndEvidence:
-    def test_score_counts_matching_sentences_plus_title_weight(self, taxonomy: Taxonomy) -> None:
+    def test_score_counts_matching_sentences_plus_title_and_lede_weights(self, taxonomy: Taxonomy) -> None:
         title = "Putin phones Trump"
         body = "Putin called Trump. The weather was mild. Putin thanked the White House."
 
         [tag] = tag_article(title, body, taxonomy)
 
-        assert tag["score"] == 2.0 + 2.0
+        assert tag["score"] == 2.0 + 2.0 + 1.0
+
+    def test_a_matching_lede_outweighs_a_passing_sentence(self, taxonomy: Taxonomy) -> None:
+        lede = "New Delhi, Dec 30 (PTI) The Indian Navy has banned smartphones on its bases. "
+        filler = "Officials said the rule takes effect at once. "
+        passing = "Officials met. Later, an ex-Army officer from India spoke at a rally. "
+        assert topic_ids("Phones banned", lede + filler * 3, taxonomy) == {"india-defence"}
+        assert topic_ids("Phones banned", filler + lede + filler * 2, taxonomy) == set()
+        assert topic_ids("Rally held", passing + filler, taxonomy) == set()
+
+    def test_a_term_listed_in_every_group_qualifies_alone(self) -> None:
+        taxonomy = parse_taxonomy(
+            "version: '1'\ntopics:\n  - id: navy\n    description: d\n    groups:\n"
+            "      country: [India, Indian Navy]\n      force: [navy, Indian Navy]\n"
+        )
+        assert topic_ids("", "The Indian Navy sailed.", taxonomy) == {"navy"}
+        assert topic_ids("", "The navy sailed.", taxonomy) == set()
 
     def test_tags_are_sorted_by_score(self, taxonomy: Taxonomy) -> None:
         body = (
-            "US jets struck targets in Iraq. Iraq said the air strikes killed 25. "
+            "Officials briefed reporters. US jets struck targets in Iraq. "
+            "Iraq said the air strikes killed 25. "
             "Trump spoke to Putin. The Kremlin said Putin and Trump agreed to talk again. "
             "Moscow and Washington will meet in Geneva."
         )
@@ -365,7 +382,7 @@ class TestScoringAndEvidence:
 
         [tag] = tag_article("", body, taxonomy)
 
-        assert tag["score"] == 6.0
+        assert tag["score"] == 6.0 + 1.0  # six sentences, the first of them the lede
         assert len(tag["evidence"]) == 1 + MAX_EVIDENCE_WINDOWS
         assert all(len(line) <= MAX_EVIDENCE_CHARS for line in tag["evidence"])
         assert all("Putin" in line for line in tag["evidence"][1:])
@@ -386,7 +403,7 @@ class TestScoringAndEvidence:
 
         [tag] = tag_article("", body, taxonomy)
 
-        assert tag["score"] == 2.0
+        assert tag["score"] == 2.0 + 1.0  # two sentences, the first of them the lede
 
     def test_taxonomy_survives_pickling_for_worker_processes(self, taxonomy: Taxonomy) -> None:
         copy = pickle.loads(pickle.dumps(taxonomy))
