@@ -62,6 +62,10 @@ class BrokerSettings(BaseModel):
     controller_port: int = 9093
     heap: str = "768m"
     start_timeout_s: float = 90.0
+    # An extra SASL_SSL listener (SCRAM-SHA-512 over TLS) for clients that must authenticate; off when
+    # unset. Its TLS material is generated under `state_dir/tls` (ca.pem is the CA clients trust).
+    sasl_ssl_port: int | None = None
+    scram_users: dict[str, SecretStr] = Field(default_factory=dict)
 
 
 class CrawlSettings(BaseModel):
@@ -123,9 +127,47 @@ class StoreSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Every store listed receives every enriched record; the enriched topic is always written.
+    backends: list[Literal["sqlite", "postgres", "jsonl"]] = Field(default_factory=lambda: ["sqlite"])
     sqlite_path: Path = PROJECT_DIR / ".state" / "newsfeed.sqlite3"
+    # postgresql://user:password@host:port/database; unset means the local server of `postgres` below.
+    postgres_dsn: SecretStr | None = None
+    jsonl_dir: Path = PROJECT_DIR / ".state" / "jsonl"
     batch_size: int = Field(default=200, ge=1)
     batch_window_s: float = 0.5
+    sink_group_id: str = "newsfeed-sink"
+
+
+class PostgresSettings(BaseModel):
+    """The local PostgreSQL server that `newsfeed postgres` runs from Debian's packages (tests, demo)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state_dir: Path = PROJECT_DIR / ".state" / "postgres"
+    host: str = "127.0.0.1"
+    port: int = 55432
+    database: str = "newsfeed"
+    user: str = "newsfeed"
+    password: SecretStr = SecretStr("newsfeed")
+    start_timeout_s: float = 60.0
+
+
+class InputTopicSettings(BaseModel):
+    """Another team's topic that feeds the pipeline: where it lives, what it holds, where it enters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    topic: str
+    # Their cluster; unset means ours. Credentials are secrets (masked in `config show` and logs).
+    cluster: KafkaSettings | None = None
+    group_id: str | None = None  # default: newsfeed-input-<name>
+    format: Literal["raw_page", "article", "json"] = "raw_page"
+    # Entry stage: raw pages go to extraction, articles to dedup and tagging.
+    stage: Literal["raw", "articles"] = "raw"
+    # For format json: our field -> dotted path in their record (e.g. {"html": "payload.body"}).
+    mapping: dict[str, str] = Field(default_factory=dict)
+    max_record_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
 
 
 class TaggingSettings(BaseModel):
@@ -157,7 +199,9 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     dedup: DedupSettings = Field(default_factory=DedupSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
+    inputs: list[InputTopicSettings] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
