@@ -122,13 +122,16 @@ class DedupSettings(BaseModel):
     settle_window_s: float = Field(default=6 * 3600.0, ge=0)
 
 
+StoreBackend = Literal["sqlite", "postgres", "jsonl"]
+
+
 class StoreSettings(BaseModel):
     """Where the sink keeps enriched articles."""
 
     model_config = ConfigDict(extra="forbid")
 
     # Every store listed receives every enriched record; the enriched topic is always written.
-    backends: list[Literal["sqlite", "postgres", "jsonl"]] = Field(default_factory=lambda: ["sqlite"])
+    backends: list[StoreBackend] = Field(default_factory=lambda: list[StoreBackend](["sqlite"]))
     sqlite_path: Path = PROJECT_DIR / ".state" / "newsfeed.sqlite3"
     # postgresql://user:password@host:port/database; unset means the local server of `postgres` below.
     postgres_dsn: SecretStr | None = None

@@ -16,6 +16,9 @@ from pipeline.ops.isolated import delete_topics, isolated_overrides, with_overri
 from pipeline.ops.topics import create_topics
 from pipeline.settings import Settings, load_settings
 
+# Fixtures for the local PostgreSQL server and the SASL_SSL broker live in their own modules.
+pytest_plugins = ["tests.fixtures_postgres", "tests.fixtures_secure_broker"]
+
 
 @pytest.fixture(scope="session")
 def base_settings() -> Settings:

@@ -1,0 +1,1 @@
+"""Fixtures for the local PostgreSQL server (filled in by the PostgreSQL work)."""
