@@ -1,4 +1,4 @@
-"""SQLite store of enriched articles: idempotent batched upserts keyed by article id."""
+"""SQLite store of enriched articles: idempotent batched upserts keyed by article id, FTS5 search."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.clock import utc_iso
 from pipeline.records import EnrichedArticle, dumps, loads
+from pipeline.sink.store import SearchHit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -25,24 +26,57 @@ CREATE TABLE IF NOT EXISTS articles (
     fetched_at TEXT NOT NULL,
     fetched_at_utc TEXT NOT NULL,
     processed_at TEXT NOT NULL,
-    record BLOB NOT NULL
+    record BLOB NOT NULL,
+    body TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS articles_published ON articles (published);
 CREATE INDEX IF NOT EXISTS articles_cluster ON articles (cluster_id);
 """
 
+# An external-content FTS5 index over title and body, kept in step with the table by triggers, so the
+# text is stored once and every write path (upsert, newest-wins update, delete) updates the index.
+_SEARCH_SCHEMA = """
+CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
+    title, body, content='articles', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS articles_fts_insert AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_fts_delete AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, body)
+    VALUES ('delete', old.rowid, old.title, old.body);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_fts_update AFTER UPDATE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, body)
+    VALUES ('delete', old.rowid, old.title, old.body);
+    INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+END;
+"""
+
+# bm25 weights: a word in the title counts five times one in the body.
+_SEARCH = """
+SELECT a.id, a.title, a.url, a.published, a.topics, a.duplicate_of,
+       snippet(articles_fts, 1, '[', ']', '…', 24), bm25(articles_fts, 5.0, 1.0) AS rank
+FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid
+WHERE articles_fts MATCH :query
+  AND (:topic IS NULL OR EXISTS (SELECT 1 FROM json_each(a.topics) WHERE json_each.value = :topic))
+  AND (:since IS NULL OR a.published >= :since)
+ORDER BY rank, a.published DESC
+LIMIT :limit
+"""
+
 # Keeping the newest version makes a replayed or redelivered older record harmless.
 _UPSERT = """
 INSERT INTO articles (id, url, canonical_url, title, published, site_name, language, topics,
-                      cluster_id, duplicate_of, fetched_at, fetched_at_utc, processed_at, record)
+                      cluster_id, duplicate_of, fetched_at, fetched_at_utc, processed_at, record, body)
 VALUES (:id, :url, :canonical_url, :title, :published, :site_name, :language, :topics,
-        :cluster_id, :duplicate_of, :fetched_at, :fetched_at_utc, :processed_at, :record)
+        :cluster_id, :duplicate_of, :fetched_at, :fetched_at_utc, :processed_at, :record, :body)
 ON CONFLICT (id) DO UPDATE SET
     url = excluded.url, canonical_url = excluded.canonical_url, title = excluded.title,
     published = excluded.published, site_name = excluded.site_name, language = excluded.language,
     topics = excluded.topics, cluster_id = excluded.cluster_id, duplicate_of = excluded.duplicate_of,
     fetched_at = excluded.fetched_at, fetched_at_utc = excluded.fetched_at_utc,
-    processed_at = excluded.processed_at, record = excluded.record
+    processed_at = excluded.processed_at, record = excluded.record, body = excluded.body
 WHERE excluded.fetched_at_utc >= articles.fetched_at_utc
 """
 
@@ -57,6 +91,25 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._add_search_index()
+
+    def _add_search_index(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(articles)")}
+        with self._db:
+            if "body" not in columns:  # a store written before search existed
+                self._db.execute("ALTER TABLE articles ADD COLUMN body TEXT NOT NULL DEFAULT ''")
+            fresh = not self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles_fts'").fetchone()
+            if fresh:
+                # Bodies first, while no trigger exists: the index is then built once from the table.
+                for id_, record in self._db.execute(
+                    "SELECT id, record FROM articles WHERE body = ''"
+                ).fetchall():
+                    self._db.execute(
+                        "UPDATE articles SET body = ? WHERE id = ?", (loads(record)["text"], id_)
+                    )
+            self._db.executescript(_SEARCH_SCHEMA)
+            if fresh:
+                self._db.execute("INSERT INTO articles_fts (articles_fts) VALUES ('rebuild')")
 
     def upsert_many(self, records: Sequence[EnrichedArticle]) -> int:
         """Write a batch in one transaction; returns the number of records given."""
@@ -77,8 +130,30 @@ class SqliteStore:
         for (record,) in self._db.execute("SELECT record FROM articles ORDER BY published, id"):
             yield loads(record)
 
+    def search(
+        self, query: str, *, topic: str | None = None, since: str | None = None, limit: int = 20
+    ) -> list[SearchHit]:
+        """Articles whose title or body hold every word of `query`, best match first (bm25)."""
+        match = _fts_query(query)
+        if not match:
+            return []
+        rows = self._db.execute(
+            _SEARCH, {"query": match, "topic": topic, "since": since, "limit": limit}
+        ).fetchall()
+        return [
+            SearchHit(id_, title, url, published, loads(topics), duplicate_of, snippet, -rank)
+            for id_, title, url, published, topics, duplicate_of, snippet, rank in rows
+        ]
+
     def close(self) -> None:
         self._db.close()
+
+
+def _fts_query(query: str) -> str:
+    # Each word becomes a quoted FTS5 string, so user input never reaches the query syntax (AND, NEAR,
+    # column filters, unbalanced quotes); the implicit AND between them means "every word".
+    words = ["".join(char for char in word if char.isalnum()) for word in query.split()]
+    return " ".join(f'"{word}"' for word in words if word)
 
 
 def _row(record: EnrichedArticle) -> dict[str, Any]:
@@ -97,4 +172,5 @@ def _row(record: EnrichedArticle) -> dict[str, Any]:
         "fetched_at_utc": utc_iso(record["fetched_at"]),
         "processed_at": record["processed_at"],
         "record": dumps(record),
+        "body": record["text"],
     }

@@ -153,3 +153,79 @@ def test_records_survive_reopening(tmp_path: Path) -> None:
         assert list(second.articles()) == [enriched(1), enriched(2)]
     finally:
         second.close()
+
+
+class TestSearch:
+    def _story(self, index: int, title: str, text: str, **changes: object) -> EnrichedArticle:
+        record = enriched(index, title=title)
+        record["text"] = text
+        record.update(changes)  # type: ignore[typeddict-item]
+        return record
+
+    def test_finds_articles_with_every_word_best_first(self, store: SqliteStore) -> None:
+        store.apply(
+            [
+                self._story(1, "Putin greets Trump", "Putin sent New Year greetings to Trump."),
+                self._story(2, "Markets", "Traders said Putin spoke; Trump was not mentioned by name."),
+                self._story(3, "Weather", "Snow fell in Moscow."),
+            ],
+            (),
+        )
+        hits = store.search("putin trump")
+        assert [hit.id for hit in hits] == [f"{1:032x}", f"{2:032x}"]
+        assert hits[0].rank >= hits[1].rank
+        assert "[Putin]" in hits[0].snippet
+        assert hits[0].topics == ["us-russia"]
+        assert store.search("snow")
+        assert not store.search("hurricane")
+
+    def test_filters_by_topic_and_publication_date(self, store: SqliteStore) -> None:
+        store.apply(
+            [
+                self._story(
+                    1, "Putin and Trump", "Putin called Trump.", published="2019-11-20T10:00:00+00:00"
+                ),
+                self._story(
+                    2, "Putin and Trump", "Putin called Trump again.", published="2019-12-30T10:00:00+00:00"
+                ),
+                self._story(3, "Putin and Trump", "Putin called Trump, untagged.", topics=[]),
+            ],
+            (),
+        )
+        assert {hit.id for hit in store.search("putin", topic="us-russia")} == {f"{1:032x}", f"{2:032x}"}
+        assert [hit.id for hit in store.search("putin", topic="us-russia", since="2019-12-01")] == [
+            f"{2:032x}"
+        ]
+        assert store.search("putin", topic="iraq-strikes") == []
+
+    def test_query_syntax_in_user_input_is_harmless(self, store: SqliteStore) -> None:
+        store.apply([self._story(1, "Quotes", 'He said "NEAR" and AND, OR: title*')], ())
+        for query in ['"unbalanced', "title:putin", "NEAR(a b)", "AND OR NOT", "*", "", "  "]:
+            store.search(query)  # no sqlite3.OperationalError
+        assert [hit.id for hit in store.search('"near"')] == [f"{1:032x}"]
+
+    def test_index_follows_updates_and_deletes(self, store: SqliteStore) -> None:
+        store.apply([self._story(1, "Old headline", "Original body about tariffs.")], ())
+        newer = self._story(
+            1, "New headline", "Rewritten body about sanctions.", fetched_at="2026-02-01T00:00:00+00:00"
+        )
+        store.apply([newer], ())
+        assert store.search("tariffs") == []
+        assert [hit.title for hit in store.search("sanctions")] == ["New headline"]
+        store.apply([], [f"{1:032x}"])
+        assert store.search("sanctions") == []
+
+    def test_an_older_store_gets_its_index_on_open(self, tmp_path: Path) -> None:
+        path = tmp_path / "old.sqlite3"
+        first = SqliteStore(path)
+        first.apply([self._story(1, "Kept", "Body from before search existed.")], ())
+        first._db.executescript(
+            "DROP TABLE articles_fts; DROP TRIGGER articles_fts_insert; DROP TRIGGER articles_fts_delete;"
+            "DROP TRIGGER articles_fts_update; UPDATE articles SET body = '';"
+        )
+        first.close()
+        reopened = SqliteStore(path)
+        try:
+            assert [hit.title for hit in reopened.search("before search")] == ["Kept"]
+        finally:
+            reopened.close()
