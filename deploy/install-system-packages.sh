@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs the system packages the project needs (Java 17+ and Maven for the Kafka broker) when missing.
-# Uses Debian's apt; does nothing when everything is already there.
+# Installs the system packages the project needs when missing: Java 17+, Maven and openssl for the
+# Kafka broker, the PostgreSQL server for `newsfeed postgres` and the tests. Uses Debian's apt; does
+# nothing when everything is already there.
 set -euo pipefail
 
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+# The broker's SASL_SSL listener gets its CA and certificate from the openssl command.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# The server binaries live outside PATH (/usr/lib/postgresql/<major>/bin); any installed major will do.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -138,6 +138,8 @@ class StoreSettings(BaseModel):
     jsonl_dir: Path = PROJECT_DIR / ".state" / "jsonl"
     batch_size: int = Field(default=200, ge=1)
     batch_window_s: float = 0.5
+    # The worker writes the stores itself unless a separate `newsfeed sink` process (group below) does.
+    sink_in_worker: bool = True
     sink_group_id: str = "newsfeed-sink"
 
 
@@ -171,6 +173,21 @@ class InputTopicSettings(BaseModel):
     # For format json: our field -> dotted path in their record (e.g. {"html": "payload.body"}).
     mapping: dict[str, str] = Field(default_factory=dict)
     max_record_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+    @model_validator(mode="after")
+    def _format_fits_stage(self) -> InputTopicSettings:
+        if self.format == "json":
+            needed = {"url", "html"} if self.stage == "raw" else {"url", "title", "text"}
+            if missing := sorted(needed - self.mapping.keys()):
+                raise ValueError(
+                    f"input {self.name!r}: mapping must give {', '.join(missing)} (our field: their path)"
+                )
+        elif (self.format, self.stage) not in {("raw_page", "raw"), ("article", "articles")}:
+            raise ValueError(
+                f"input {self.name!r}: format {self.format} enters at stage "
+                f"{'raw' if self.format == 'raw_page' else 'articles'}, not {self.stage}"
+            )
+        return self
 
 
 class TaggingSettings(BaseModel):

@@ -24,7 +24,8 @@ from pipeline.extract.extractor import Skipped
 from pipeline.extract.pool import ExtractionPool, ExtractionTimeoutError, ExtractorCrashError, SharedPool
 from pipeline.raw.publisher import record_headers
 from pipeline.records import Article, EnrichedArticle, RawPage, dumps, loads
-from pipeline.sink.sqlite_store import SqliteStore
+from pipeline.sink.service import sink_items
+from pipeline.sink.writer import SinkWriter
 from pipeline.stream.app import Wiring
 from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, decode_record
@@ -259,27 +260,24 @@ def register_agents(wiring: Wiring) -> None:
         for key in expired:
             wiring.settled.pop(key, None)
 
+    if not settings.store.sink_in_worker:
+        return  # a separate `newsfeed sink` process writes the stores
+
     @app.agent(wiring.enriched, name="sink")
     async def sink(stream: Any) -> None:
-        store = SqliteStore(settings.store.sqlite_path)
+        writer = await asyncio.to_thread(SinkWriter, settings, wiring.clock)
         try:
             async for events in stream.take_events(
                 settings.store.batch_size, within=settings.store.batch_window_s
             ):
-                batch: list[EnrichedArticle] = []
-                retracted: list[str] = []
-                for event in events:
-                    if event.message.value is None and event.message.key is not None:
-                        retracted.append(event.message.key.decode())
-                        continue
-                    record = await valid_or_dead_letter(event, "enriched_article.v1", "sink")
-                    if record is not None:
-                        batch.append(record)
-                if batch or retracted:
-                    await asyncio.to_thread(store.apply, batch, retracted)
-                    outcomes["stored"] += len(batch)
+                items, invalid = sink_items([event.message for event in events], wiring.contracts)
+                for message, error in invalid:
+                    event = next(event for event in events if event.message is message)
+                    await send_dead_letter(event, "sink", error.reason, error.detail)
+                if items:
+                    outcomes["stored"] += await asyncio.to_thread(writer.write, items)
         finally:
-            store.close()
+            writer.close()
 
 
 def _header(message: Any, name: str) -> str | None:

@@ -1,0 +1,54 @@
+"""Write batches of enriched-topic messages to every configured store: the last word per article wins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.clock import Clock
+from pipeline.records import EnrichedArticle
+from pipeline.settings import Settings
+from pipeline.sink.jsonl_store import JsonlStore, SinkItem
+from pipeline.sink.sqlite_store import SqliteStore
+from pipeline.sink.store import ArticleStore
+
+
+def open_article_store(settings: Settings, backend: str | None = None) -> ArticleStore:
+    """The searchable store: `backend`, or the first of sqlite/postgres in `store.backends`."""
+    chosen = backend or next((name for name in settings.store.backends if name != "jsonl"), "sqlite")
+    if chosen == "postgres":
+        from pipeline.ops.postgres import store_dsn  # noqa: PLC0415 - psycopg only when used
+        from pipeline.sink.postgres_store import PostgresStore  # noqa: PLC0415
+
+        return PostgresStore(store_dsn(settings))
+    if chosen == "sqlite":
+        return SqliteStore(settings.store.sqlite_path)
+    raise ValueError(f"no searchable store called {chosen!r}; use sqlite or postgres")
+
+
+class SinkWriter:
+    """One batch in, every store updated; safe to repeat after a crash (upserts keep the newest fetch,
+    the JSONL store skips what it already wrote)."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        backends = settings.store.backends
+        self.stores: list[ArticleStore] = [
+            open_article_store(settings, name) for name in backends if name in ("sqlite", "postgres")
+        ]
+        self.jsonl = JsonlStore(settings.store.jsonl_dir, clock) if "jsonl" in backends else None
+
+    def write(self, items: Sequence[SinkItem]) -> int:
+        """Apply a batch; returns the number of articles upserted."""
+        latest: dict[str, EnrichedArticle | None] = {}
+        for item in items:  # Kafka keeps one article's messages in order: the last one stands
+            latest[item.key] = item.record
+        records = [record for record in latest.values() if record is not None]
+        retracted = [key for key, record in latest.items() if record is None]
+        for store in self.stores:
+            store.apply(records, retracted)
+        if self.jsonl is not None:
+            self.jsonl.append(items)
+        return len(records)
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
