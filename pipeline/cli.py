@@ -40,6 +40,46 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the Faust worker: extract, dedup, tag, sink")
     worker.set_defaults(handler=_worker)
 
+    sink = commands.add_parser("sink", help="write the enriched topic to the stores (store.backends)")
+    sink.add_argument(
+        "--until-idle", type=float, metavar="SECONDS", help="exit after this long without records"
+    )
+    sink.set_defaults(handler=_sink)
+
+    ingest = commands.add_parser(
+        "ingest", help="feed other teams' topics (settings: inputs) into the pipeline"
+    )
+    ingest.add_argument(
+        "--until-idle", type=float, metavar="SECONDS", help="exit after this long without records"
+    )
+    ingest.set_defaults(handler=_ingest)
+
+    search = commands.add_parser("search", help="full-text search of the article store")
+    search.add_argument("query", help="words that must all occur in the title or body")
+    search.add_argument("--topic", help="only articles tagged with this topic id")
+    search.add_argument("--since", help="only articles published on or after this ISO date or time")
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--store", choices=["sqlite", "postgres"], help="default: first of store.backends")
+    search.add_argument("--json", action="store_true", help="one JSON object per hit")
+    search.set_defaults(handler=_search)
+
+    dlq = commands.add_parser("dlq", help="list dead letters, or send them back after a fix")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--reason", help="only letters with this reason (e.g. schema, invalid-json)")
+    dlq.add_argument("--stage", help="only letters from this stage (extract, sink, input:NAME, …)")
+    dlq.add_argument("--source-topic", help="only letters that failed on this topic")
+    dlq.add_argument("--at", action="append", default=[], metavar="PARTITION:OFFSET", help="this letter")
+    dlq.add_argument("--limit", type=int, help="list: at most this many")
+    dlq.add_argument("--json", action="store_true", help="list: one JSON object per letter")
+    dlq.add_argument("--to", help="replay: send here instead of where each letter failed")
+    dlq.add_argument("--all", action="store_true", help="replay: every letter (no filter needed)")
+    dlq.add_argument("--dry-run", action="store_true", help="replay: show what would be sent")
+    dlq.set_defaults(handler=_dlq)
+
+    postgres = commands.add_parser("postgres", help="run the local PostgreSQL server (Debian's packages)")
+    postgres.add_argument("action", choices=["start", "stop", "status"])
+    postgres.set_defaults(handler=_postgres)
+
     site = commands.add_parser("demo-site", help="serve the bundled local news site")
     site.add_argument("--host", default="127.0.0.1")
     site.add_argument("--port", type=int, default=8080)
@@ -157,6 +197,99 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     run_worker(settings)
     return 0
+
+
+def _sink(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.sink.service import run_sink  # noqa: PLC0415
+
+    counts = asyncio.run(run_sink(settings, idle_exit_s=args.until_idle))
+    print(orjson.dumps({"outcomes": dict(counts)}).decode())
+    return 0
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.inputs.bridge import run_inputs  # noqa: PLC0415
+
+    if not settings.inputs:
+        print(
+            "newsfeed ingest: no inputs configured; declare them under `inputs` in the settings",
+            file=sys.stderr,
+        )
+        return 2
+    counts = asyncio.run(run_inputs(settings, idle_exit_s=args.until_idle))
+    print(orjson.dumps({"outcomes": dict(counts)}).decode())
+    return 0
+
+
+def _search(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.clock import utc_iso  # noqa: PLC0415
+    from pipeline.sink.writer import open_article_store  # noqa: PLC0415
+
+    since = None
+    if args.since:
+        try:
+            since = utc_iso(args.since)
+        except ValueError:
+            print(f"newsfeed search: --since {args.since!r} is not an ISO date or time", file=sys.stderr)
+            return 2
+    store = open_article_store(settings, args.store)
+    try:
+        hits = store.search(args.query, topic=args.topic, since=since, limit=args.limit)
+    finally:
+        store.close()
+    for hit in hits:
+        if args.json:
+            print(
+                orjson.dumps(
+                    hit, option=orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_SERIALIZE_DATACLASS
+                ).decode()
+            )
+            continue
+        copy = f"  (copy of {hit.duplicate_of})" if hit.duplicate_of else ""
+        print(f"{(hit.published or '')[:10]:<10}  {hit.title}{copy}")
+        print(f"            {hit.url}  [{', '.join(hit.topics)}]")
+        print(f"            {hit.snippet}")
+    if not args.json:
+        print(f"{len(hits)} article(s)", file=sys.stderr)
+    return 0
+
+
+def _dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.ops import dlq  # noqa: PLC0415
+
+    chosen = dlq.LetterFilter(args.reason, args.stage, args.source_topic, frozenset(args.at))
+    if args.action == "list":
+        letters = asyncio.run(dlq.read_letters(settings, chosen, args.limit))
+        for stored in letters:
+            print(dlq.as_json(stored).decode() if args.json else dlq.describe(stored))
+        if not args.json:
+            print(f"{len(letters)} dead letter(s) in {settings.topics.dead_letter}", file=sys.stderr)
+        return 0
+    if chosen == dlq.LetterFilter() and not args.all:
+        print(
+            "newsfeed dlq replay: choose letters (--reason, --stage, --source-topic, --at) or pass --all",
+            file=sys.stderr,
+        )
+        return 2
+    plans = dlq.plan_replay(settings, asyncio.run(dlq.read_letters(settings, chosen)), args.to)
+    for plan in plans:
+        target = plan.topic or f"not replayed: {plan.problem}"
+        print(f"{plan.stored.position:>8}  {plan.stored.letter['reason']:<16} -> {target}")
+    if args.dry_run:
+        print(
+            f"dry run: {sum(plan.topic is not None for plan in plans)} of {len(plans)} would be sent",
+            file=sys.stderr,
+        )
+        return 0
+    counts = asyncio.run(dlq.replay(settings, plans))
+    print(orjson.dumps(dict(counts)).decode())
+    return 0 if not counts.get("not replayed") else 1
+
+
+def _postgres(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.ops.postgres import postgres_command  # noqa: PLC0415
+
+    return postgres_command(args.action, settings)
 
 
 def _demo_site(args: argparse.Namespace, settings: Settings) -> int:
