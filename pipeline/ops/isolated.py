@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,11 @@ def isolated_overrides(run_id: str, state_dir: Path, partitions: int | None = No
     return {
         "topics": topics,
         "worker": {"app_id": f"newsfeed-{run_id}", "data_dir": str(state_dir / "faust")},
-        "store": {"sqlite_path": str(state_dir / "newsfeed.sqlite3")},
+        "store": {
+            "sqlite_path": str(state_dir / "newsfeed.sqlite3"),
+            "jsonl_dir": str(state_dir / "jsonl"),
+            "sink_group_id": f"newsfeed-sink-{run_id}",
+        },
         "crawl": {"group_id": f"newsfeed-crawler-{run_id}", "state_dir": str(state_dir / "crawler")},
     }
 
@@ -63,11 +67,18 @@ def as_environment(overrides: Mapping[str, Any], prefix: str = "NEWSFEED_") -> d
 
 def start_worker(overrides: Mapping[str, Any], log_file: Path) -> subprocess.Popen[bytes]:
     """Spawn `newsfeed worker` with the overrides on top of this process's environment."""
+    return start_command(["worker"], overrides, log_file)
+
+
+def start_command(
+    arguments: Sequence[str], overrides: Mapping[str, Any], log_file: Path
+) -> subprocess.Popen[bytes]:
+    """Spawn `newsfeed <arguments>` with the overrides on top of this process's environment."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     env = os.environ | as_environment(overrides)
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker"],
+            [sys.executable, "-m", "pipeline.cli", *arguments],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

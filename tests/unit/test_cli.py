@@ -12,6 +12,11 @@ import pytest
 from pipeline.cli import build_parser, main
 
 SUBCOMMANDS = {
+    "sink",
+    "ingest",
+    "search",
+    "dlq",
+    "postgres",
     "broker",
     "topics",
     "crawl",
