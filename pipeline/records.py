@@ -93,6 +93,8 @@ class DeadLetter(TypedDict):
     original_encoding: str
     failed_at: str
     trace_id: NotRequired[str | None]
+    original_size: NotRequired[int]
+    original_truncated: NotRequired[bool]
 
 
 def dumps(record: Any) -> bytes:

@@ -15,7 +15,7 @@ from pipeline.clock import utc_now
 from pipeline.contracts import contracts_for
 from pipeline.inputs.bridge import entry_topic, input_stage
 from pipeline.inputs.convert import convert
-from pipeline.ops.kafka import client_options
+from pipeline.ops.kafka import client_options, topic_partitions
 from pipeline.raw.publisher import record_headers, reliable_producer
 from pipeline.records import DeadLetter, dumps
 from pipeline.settings import Settings
@@ -70,8 +70,7 @@ async def read_letters(
     await consumer.start()
     found: list[StoredLetter] = []
     try:
-        await consumer.topics()  # fetches the cluster's metadata, partitions included
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = [TopicPartition(topic, p) for p in sorted(await topic_partitions(consumer, topic))]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -131,6 +130,12 @@ def plan_replay(
         letter = stored.letter
         key = letter["key"].encode() if letter["key"] is not None else None
         origin = (REPLAY_HEADER, f"{settings.topics.dead_letter}/{stored.position}".encode())
+        if letter.get("original_truncated"):
+            where = f"{letter['source_topic']}[{letter['partition']}]@{letter['offset']}"
+            plans.append(
+                ReplayPlan(stored, None, key, b"", [], f"original truncated; the whole value is at {where}")
+            )
+            continue
         spec = inputs.get(letter["stage"])
         if spec is None:
             if letter["stage"].startswith("input:") and to_topic is None:

@@ -67,3 +67,13 @@ async def _any_bootstrap_accepts(bootstrap_servers: str, timeout_s: float) -> bo
             await writer.wait_closed()
         return True
     return False
+
+
+async def topic_partitions(consumer: Any, topic: str) -> set[int]:
+    """The topic's partition numbers as the consumer's cluster metadata knows them (refreshed if unknown)."""
+    known: set[int] | None = consumer.partitions_for_topic(topic)
+    if known:
+        return known
+    # aiokafka offers no public metadata refresh; a just-created topic is otherwise unknown for a while.
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()

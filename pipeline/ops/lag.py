@@ -8,7 +8,7 @@ import time
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from pipeline.ops.kafka import client_options
+from pipeline.ops.kafka import client_options, topic_partitions
 from pipeline.ops.topics import admin_client
 from pipeline.settings import Settings
 
@@ -29,9 +29,7 @@ async def group_lag(settings: Settings, group_id: str, topics: list[str]) -> dic
         partitions = [
             TopicPartition(topic, partition)
             for topic in topics
-            for partition in sorted(
-                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
-            )
+            for partition in sorted(await topic_partitions(consumer, topic))
         ]
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
@@ -68,12 +66,6 @@ async def _records_between(
         # Not read to the end in time: count what the offsets say, to err on the side of "not drained".
         counts[tp] = max(counts[tp], 1)
     return counts
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    # aiokafka offers no public metadata refresh; a just-created topic is otherwise unknown for a while.
-    await consumer._client.force_metadata_update()
-    return consumer.partitions_for_topic(topic) or set()
 
 
 async def wait_until_drained(settings: Settings, timeout_s: float) -> bool:

@@ -8,6 +8,10 @@ from typing import Any
 
 from pipeline.records import DeadLetter
 
+# A dead letter must fit in a Kafka record itself: larger originals keep their first MiB, and the letter
+# says so (the whole value stays in its source topic, at the partition and offset given, until retention).
+MAX_ORIGINAL_BYTES = 1024 * 1024
+
 
 def dead_letter(
     *,
@@ -24,11 +28,13 @@ def dead_letter(
 ) -> DeadLetter:
     """Describe a failed record; bytes that are not UTF-8 are kept as base64, never altered."""
     original = value or b""
+    size = len(original)
+    original = original[:MAX_ORIGINAL_BYTES]
     try:
         text, encoding = original.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(original).decode("ascii"), "base64"
-    return DeadLetter(
+    letter = DeadLetter(
         reason=reason,
         error=error[:2000],
         stage=stage,
@@ -41,6 +47,10 @@ def dead_letter(
         failed_at=now.isoformat(),
         trace_id=trace_id,
     )
+    if size > MAX_ORIGINAL_BYTES:
+        letter["original_size"] = size
+        letter["original_truncated"] = True
+    return letter
 
 
 def dead_letter_of(
