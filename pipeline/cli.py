@@ -239,11 +239,7 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
     for hit in hits:
         if args.json:
-            print(
-                orjson.dumps(
-                    hit, option=orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_SERIALIZE_DATACLASS
-                ).decode()
-            )
+            print(orjson.dumps(hit).decode())
             continue
         copy = f"  (copy of {hit.duplicate_of})" if hit.duplicate_of else ""
         print(f"{(hit.published or '')[:10]:<10}  {hit.title}{copy}")
