@@ -35,7 +35,10 @@ from pipeline.sink.store import ArticleStore
 NAME = "sink_throughput"
 DEFAULT_RECORDS = 20_000
 SMOKE_RECORDS = 200
-WORDS = ["talks", "sanctions", "summit", "minister", "treaty", "strike", "army", "navy", "border", "trade", "market", "election", "court", "budget", "rain", "ports", "exports", "pipeline", "embassy", "parliament", "reform", "vaccine"]  # fmt: skip
+WORDS = (
+    "talks", "sanctions", "summit", "minister", "treaty", "strike", "army", "navy", "border", "trade",
+    "market", "election", "court", "budget", "rain", "ports", "exports", "pipeline", "embassy", "reform",
+)  # fmt: skip
 
 
 def records(count: int, seed: int = 7) -> list[EnrichedArticle]:

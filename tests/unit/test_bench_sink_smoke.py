@@ -1,4 +1,4 @@
-"""The sink bench runs end to end on a tiny input (SQLite only): it finishes, prints its table, writes JSON."""
+"""The sink bench runs on a tiny input (SQLite only): it finishes, prints its table and writes JSON."""
 
 from __future__ import annotations
 
