@@ -265,3 +265,27 @@ def test_poison_on_the_articles_and_enriched_topics_is_dead_lettered_and_the_str
         store.close()
     assert "Written after the poison" in titles
     assert article["title"] in titles
+
+
+def test_a_partner_topic_on_a_sasl_ssl_cluster_is_ingested(
+    isolated: IsolatedPipeline, secure_broker: Any
+) -> None:
+    """Their cluster needs SCRAM-SHA-512 over TLS; ours is the plain local one."""
+    partner = with_overrides(isolated.settings, {"kafka": secure_broker.plaintext.model_dump()})
+    topic = f"{isolated.settings.topics.raw_pages}.partner-secure"
+    asyncio.run(_create(partner, topic))
+    page = demo_raw_pages()[1]
+    asyncio.run(produce(partner, topic, [(b"bad", b"{oops"), (page["url"].encode(), dumps(page))]))
+    cluster = secure_broker.sasl_ssl.model_dump()
+    cluster["sasl_password"] = secure_broker.sasl_ssl.sasl_password.get_secret_value()
+    settings = _with_inputs(isolated, [{"name": "secure", "topic": topic, "cluster": cluster}])
+    assert "sasl_password" in settings.inputs[0].cluster.model_dump()  # type: ignore[union-attr]
+    assert cluster["sasl_password"] not in settings.model_dump_json()
+
+    assert _ingest(settings) == {"secure:forwarded": 1, "secure:dead-letter:invalid-json": 1}
+    raw = asyncio.run(read_topic(isolated.settings, isolated.settings.topics.raw_pages, 1, timeout_s=20))
+    assert [loads(record.value)["url"] for record in raw] == [page["url"]]
+    letters = asyncio.run(read_letters(isolated.settings, LetterFilter(stage="input:secure")))
+    assert [(stored.letter["source_topic"], stored.original_bytes()) for stored in letters] == [
+        (topic, b"{oops")
+    ]
