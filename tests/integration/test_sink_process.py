@@ -1,5 +1,5 @@
-"""`newsfeed sink` killed with SIGKILL mid-stream, twice, then restarted: every store holds each article
-exactly once, in its newest version, and the JSONL files hold every message exactly once."""
+"""`newsfeed sink` killed with SIGKILL mid-stream, twice, then restarted: SQLite and PostgreSQL hold each
+article exactly once, in its newest version, and the JSONL files hold every message exactly once."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pipeline.ops.isolated import start_command, stop_process
 from pipeline.ops.kafka import client_options
 from pipeline.records import dumps, loads
 from pipeline.settings import Settings
+from pipeline.sink.postgres_store import PostgresStore
 from pipeline.sink.sqlite_store import SqliteStore
 from tests.conftest import IsolatedPipeline
 from tests.kafka_helpers import read_topic
@@ -76,13 +77,16 @@ def _kill_when(process: Any, path: Path, at_least: int, timeout_s: float = 60) -
     raise AssertionError(f"the sink stored fewer than {at_least} articles in {timeout_s} s")
 
 
-def test_sink_killed_mid_batch_keeps_every_article_exactly_once(isolated: IsolatedPipeline) -> None:
+def test_sink_killed_mid_batch_keeps_every_article_exactly_once(
+    isolated: IsolatedPipeline, postgres_dsn: str
+) -> None:
     settings = isolated.settings
     overrides = {
         **isolated.overrides,
         "store": {
             **isolated.overrides["store"],
-            "backends": ["sqlite", "jsonl"],
+            "backends": ["sqlite", "postgres", "jsonl"],
+            "postgres_dsn": postgres_dsn,
             "batch_size": 50,
             "batch_window_s": 0.2,
         },
@@ -116,13 +120,13 @@ def test_sink_killed_mid_batch_keeps_every_article_exactly_once(isolated: Isolat
     expected = {key: value["fetched_at"] for key, value in latest.items() if value is not None}
     assert len(expected) == ARTICLES - RETRACTIONS
 
-    store = SqliteStore(sqlite_path)
-    try:
-        stored = {record["id"]: record["fetched_at"] for record in store.articles()}
-        assert store.count() == len(stored)
-    finally:
-        store.close()
-    assert stored == expected
+    for store in (SqliteStore(sqlite_path), PostgresStore(postgres_dsn)):
+        try:
+            stored = {record["id"]: record["fetched_at"] for record in store.articles()}
+            assert store.count() == len(stored)
+        finally:
+            store.close()
+        assert stored == expected, type(store).__name__
 
     jsonl_lines = [
         orjson.loads(line)
