@@ -77,7 +77,9 @@ ON CONFLICT (id) DO UPDATE SET
     topics = excluded.topics, cluster_id = excluded.cluster_id, duplicate_of = excluded.duplicate_of,
     fetched_at = excluded.fetched_at, fetched_at_utc = excluded.fetched_at_utc,
     processed_at = excluded.processed_at, record = excluded.record, body = excluded.body
-WHERE excluded.fetched_at_utc >= articles.fetched_at_utc
+WHERE excluded.fetched_at_utc > articles.fetched_at_utc
+   -- the same fetch again: only a changed record (a dedup correction) is rewritten, a redelivery is not
+   OR (excluded.fetched_at_utc = articles.fetched_at_utc AND excluded.record IS NOT articles.record)
 """
 
 
