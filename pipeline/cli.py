@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -75,6 +76,29 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--all", action="store_true", help="replay: every letter (no filter needed)")
     dlq.add_argument("--dry-run", action="store_true", help="replay: show what would be sent")
     dlq.set_defaults(handler=_dlq)
+
+    replay = commands.add_parser(
+        "replay", help="re-run the stages over a past time range beside live work, or rewind the live group"
+    )
+    replay.add_argument(
+        "--from", dest="start", required=True, metavar="TIME", help="ISO time, e.g. 2019-12-30T00:00Z"
+    )
+    replay.add_argument("--to", dest="end", metavar="TIME", help="end of the range, exclusive (default: now)")
+    replay.add_argument(
+        "--source", choices=["raw", "articles"], default="raw", help="topic to read (default raw)"
+    )
+    replay.add_argument("--into", metavar="NAME", help="shadow target name (default: from the start time)")
+    replay.add_argument(
+        "--main-store",
+        action="store_true",
+        help="upsert the main stores instead of shadow ones (newest wins)",
+    )
+    replay.add_argument(
+        "--rewind-live", action="store_true", help="instead: move the live worker group's offsets to --from"
+    )
+    replay.add_argument("--dry-run", action="store_true", help="with --rewind-live: print the offsets only")
+    replay.add_argument("--yes", action="store_true", help="with --rewind-live: do not ask for confirmation")
+    replay.set_defaults(handler=_replay)
 
     postgres = commands.add_parser("postgres", help="run the local PostgreSQL server (Debian's packages)")
     postgres.add_argument("action", choices=["start", "stop", "status"])
@@ -280,6 +304,57 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
     counts = asyncio.run(dlq.replay(settings, plans))
     print(orjson.dumps(dict(counts)).decode())
     return 0 if not counts.get("not replayed") else 1
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.replay.ranges import ReplayRangeError, parse_time  # noqa: PLC0415
+    from pipeline.replay.run import ReplayOptions, run_replay  # noqa: PLC0415
+
+    try:
+        start = parse_time(args.start)
+        end = parse_time(args.end) if args.end else None
+        if args.rewind_live:
+            return _rewind_live(args, settings, start)
+        into = args.into or "from-" + start.strftime("%Y%m%dt%H%M")
+        options = ReplayOptions(start, end, args.source, into, main_store=args.main_store)
+        report = asyncio.run(run_replay(settings, options))
+    except (ReplayRangeError, ValueError) as error:
+        print(f"newsfeed replay: {error}", file=sys.stderr)
+        return 2
+    print(orjson.dumps(report.as_json()).decode())
+    if not report.counts["records"]:
+        print(
+            f"newsfeed replay: no records in {report.topic} between {args.start} and {args.end or 'now'}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _rewind_live(args: argparse.Namespace, settings: Settings, start: datetime) -> int:
+    from pipeline.replay.rewind import RewindError, apply_rewind, plan_rewind  # noqa: PLC0415
+
+    topic = settings.topics.raw_pages if args.source == "raw" else settings.topics.articles
+    moves = asyncio.run(plan_rewind(settings, topic, start))
+    print(f"rewind consumer group {settings.worker.app_id} on {topic} to {start.isoformat()}:")
+    for move in moves:
+        print(f"  {move.describe()}")
+    if args.dry_run:
+        print("dry run: nothing changed", file=sys.stderr)
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("newsfeed replay: --rewind-live needs --yes when not run from a terminal", file=sys.stderr)
+            return 2
+        if input("type 'rewind' to set these offsets: ").strip() != "rewind":
+            print("not rewound", file=sys.stderr)
+            return 1
+    try:
+        asyncio.run(apply_rewind(settings, moves))
+    except RewindError as error:
+        print(f"newsfeed replay: {error}", file=sys.stderr)
+        return 1
+    print(f"rewound {len(moves)} partition(s)")
+    return 0
 
 
 def _postgres(args: argparse.Namespace, settings: Settings) -> int:

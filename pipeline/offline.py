@@ -42,7 +42,7 @@ def process_lines(
     """Enriched records (or problem lines) in input order: extraction, dedup over the whole input, tagging."""
     parsed = [_parse_line(number, line, clock) for number, line in enumerate(lines, start=1)]
     articles = _extract_all(parsed, processes, timeout_s)
-    verdicts = _dedup_verdicts([article for article in articles if not isinstance(article, LineProblem)])
+    verdicts = dedup_verdicts([article for article in articles if not isinstance(article, LineProblem)])
     for item, outcome in zip(parsed, articles, strict=True):
         if isinstance(outcome, LineProblem):
             yield _problem_line(item, outcome)
@@ -72,7 +72,7 @@ def _extract_all(
         for number, record in parsed
         if isinstance(record, dict) and isinstance(record.get("html"), str)
     }
-    extracted = _extract_pages(list(pages.values()), processes, timeout_s)
+    extracted = extract_pages(list(pages.values()), processes, timeout_s)
     by_number = dict(zip(pages, extracted, strict=True))
     outcomes: list[Article | LineProblem] = []
     for number, record in parsed:
@@ -85,7 +85,7 @@ def _extract_all(
     return outcomes
 
 
-def _extract_pages(pages: list[RawPage], processes: int, timeout_s: float) -> list[Article | LineProblem]:
+def extract_pages(pages: list[RawPage], processes: int, timeout_s: float) -> list[Article | LineProblem]:
     if not pages:
         return []
     results: list[Article | LineProblem] = []
@@ -153,7 +153,7 @@ def _provided_article(number: int, record: dict[str, Any]) -> Article:
     )
 
 
-def _dedup_verdicts(articles: list[Article]) -> dict[str, DedupVerdict]:
+def dedup_verdicts(articles: list[Article]) -> dict[str, DedupVerdict]:
     """The stream's near-duplicate index run in input order; each article is then judged with all of its
     matches, earlier or later in the file, as the stream's verdicts stand once late copies are settled."""
     buckets: dict[str, list[BandRecord]] = {}

@@ -12,6 +12,7 @@ import pytest
 from pipeline.cli import build_parser, main
 
 SUBCOMMANDS = {
+    "replay",
     "sink",
     "ingest",
     "search",
