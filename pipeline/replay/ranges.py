@@ -133,5 +133,4 @@ async def earliest_times(
                 found[tp] = datetime.fromtimestamp(records[0].timestamp / 1000, UTC)
         if len(found) == len(first_offsets):
             break
-    consumer.unsubscribe()
     return found

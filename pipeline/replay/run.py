@@ -68,7 +68,7 @@ class ReplayReport:
             "from": self.plan.start.isoformat() if self.plan else None,
             "to": self.plan.end.isoformat() if self.plan and self.plan.end else None,
             "partitions": {
-                span.partition.partition: [span.start, span.end]
+                str(span.partition.partition): [span.start, span.end]
                 for span in (self.plan.spans if self.plan else [])
             },
             "target_topic": self.target_topic,
@@ -246,7 +246,14 @@ async def _create_like_enriched(settings: Settings, topic: str) -> None:
     spec = next(resolved for resolved in resolved_topics(settings) if resolved.spec.setting == "enriched")
     async with admin_client(settings) as admin:
         response = await admin.create_topics(
-            [NewTopic(topic, spec.partitions, settings.topics.replication_factor, dict(spec.spec.config))]
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=spec.partitions,
+                    replication_factor=settings.topics.replication_factor,
+                    topic_configs=dict(spec.spec.config),
+                )
+            ]
         )
     for name, error_code, *message in response.topic_errors:
         if error_code not in (0, TopicAlreadyExistsError.errno):
