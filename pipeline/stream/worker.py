@@ -16,6 +16,8 @@ from pipeline.stream.app import Wiring, build_app
 
 def run_worker(settings: Settings) -> None:
     """Block running the agents until SIGINT/SIGTERM."""
+    # Faust creates only the last folder of its data directory; a fresh machine may lack the rest.
+    settings.worker.data_dir.parent.mkdir(parents=True, exist_ok=True)
     wiring = build_app(settings)
     asyncio.run(_prepare_topics(settings, wiring))
     worker = faust.Worker(wiring.app, loglevel=settings.log_level.lower(), quiet=True)

@@ -55,3 +55,19 @@ def test_crawl_throughput_smoke(kafka_broker: Settings, tmp_path: Path) -> None:
     assert data["baseline"]["pages_per_s"] > 0
     assert data["ratio"] > 0
     assert data["machine"]["cores"] >= 1
+
+
+def test_replay_rate_smoke(kafka_broker: Settings, tmp_path: Path) -> None:
+    results = tmp_path / "replay_rate.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.replay_rate", "--smoke", "--json", str(results)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "replay / live:" in completed.stdout
+    data = json.loads(results.read_text())
+    assert [run["records"] for run in data["runs"]] == [20, 20]
