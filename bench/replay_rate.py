@@ -4,8 +4,8 @@ N generated article pages (15-40 KB, the crawl bench's generator) are published 
 the bench's own, with event times spread over the last hours. Then:
 
 1. **live**: `newsfeed worker` (production settings: extraction pool on every core, dedup, tagging,
-   SQLite sink) is started on the filled topic; rate = N / (time from its first enriched record to its
-   group being drained), so the worker's start-up is not counted;
+   SQLite sink) is started on the filled topic; rate = articles / (time from its first enriched article
+   to its last), so the worker's start-up is not counted;
 2. **replay**: `run_replay` over exactly the same range into a shadow target; rate = records / wall time
    of the whole call (reading, extraction on every core, dedup, tagging, shadow topic and store).
 
@@ -41,7 +41,6 @@ from pipeline.ops.isolated import (
     with_overrides,
 )
 from pipeline.ops.kafka import client_options, cluster_answers
-from pipeline.ops.lag import wait_until_drained
 from pipeline.ops.topics import create_topics
 from pipeline.records import RawPage, dumps
 from pipeline.replay.run import ReplayOptions, run_replay
@@ -103,8 +102,12 @@ async def publish(settings: Settings, dated: list[tuple[datetime, RawPage]]) -> 
         await producer.stop()
 
 
-async def first_enriched_time(settings: Settings, timeout_s: float, worker: Any) -> float | None:
-    """time.monotonic() when the enriched topic holds its first record."""
+async def enriched_window(
+    settings: Settings, expected: int, worker: Any, quiet_s: float = 20.0, timeout_s: float = 1800.0
+) -> tuple[float, float, int]:
+    """Follow the enriched topic (a light consumer: no lag queries competing for the CPU) and return the
+    monotonic times of the first and of the last new article, and how many distinct articles came; it
+    stops at `expected` articles, or after `quiet_s` without a new one."""
     consumer = AIOKafkaConsumer(
         settings.topics.enriched,
         **client_options(settings.kafka),
@@ -113,36 +116,42 @@ async def first_enriched_time(settings: Settings, timeout_s: float, worker: Any)
         isolation_level="read_committed",
     )
     await consumer.start()
+    seen: set[bytes] = set()
+    first = last = 0.0
     try:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and worker.poll() is None:
-            batches = await consumer.getmany(timeout_ms=100, max_records=1)
-            if batches:
-                return time.monotonic()
+        while time.monotonic() < deadline and worker.poll() is None and len(seen) < expected:
+            batches = await consumer.getmany(timeout_ms=200)
+            now = time.monotonic()
+            for records in batches.values():
+                for record in records:
+                    if record.key not in seen:
+                        seen.add(record.key)
+                        first = first or now
+                        last = now
+            if seen and now - last > quiet_s:
+                break
     finally:
         await consumer.stop()
-    return None
+    return first, last, len(seen)
 
 
 def live_pass(settings: Settings, overrides: dict[str, Any], work: Path, pages: int) -> dict[str, Any]:
     started = time.monotonic()
     worker = start_worker(overrides, work / "worker.log")
     try:
-        first = asyncio.run(first_enriched_time(settings, timeout_s=300, worker=worker))
-        if first is None:
+        first, last, articles = asyncio.run(enriched_window(settings, pages, worker))
+        if not articles:
             log = (work / "worker.log").read_text(errors="replace")[-3000:]
             raise SystemExit(f"the worker produced nothing (exit code {worker.poll()}); its log ends:\n{log}")
-        if not asyncio.run(wait_until_drained(settings, timeout_s=900)):
-            raise SystemExit("the worker did not drain in 900 s")
-        drained = time.monotonic()
     finally:
         stop_process(worker)
-    seconds = drained - first
+    seconds = max(last - first, 1e-3)
     return {
-        "run": "live worker (first record .. drained)",
-        "records": pages,
+        "run": "live worker (first .. last enriched)",
+        "records": articles,
         "seconds": round(seconds, 2),
-        "records_per_s": round(pages / seconds, 1),
+        "records_per_s": round(articles / seconds, 1),
         "start_up_s": round(first - started, 2),
     }
 
