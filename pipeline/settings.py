@@ -106,8 +106,26 @@ class WorkerSettings(BaseModel):
     data_dir: Path = PROJECT_DIR / ".state" / "faust"
     extraction_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     extraction_timeout_s: float = Field(default=20.0, gt=0)
-    web_enabled: bool = False
+    # Faust's web server: /metrics (Prometheus), /health and the dashboard at /dashboard/.
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
     web_port: int = 6066
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus endpoints of the processes without a web server of their own, and the lag watchdog."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    host: str = "127.0.0.1"  # 0.0.0.0 in containers
+    crawler_port: int = 9101
+    sink_port: int = 9102
+    ingest_port: int = 9103
+    # Consumer lag is sampled this often; a partition whose lag grows while its committed offset
+    # stands still for `stall_after_s` is reported as stalled (log line and gauge).
+    lag_interval_s: float = Field(default=15.0, gt=0)
+    stall_after_s: float = Field(default=120.0, gt=0)
 
 
 class DedupSettings(BaseModel):
@@ -212,6 +230,9 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     schemas_dir: Path = PROJECT_DIR / "schemas"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # json: one JSON object per line (with the article's trace id); text: for people; auto: text on a
+    # terminal, JSON otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
@@ -222,6 +243,7 @@ class Settings(BaseSettings):
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
     inputs: list[InputTopicSettings] = Field(default_factory=list)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(

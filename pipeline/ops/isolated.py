@@ -35,7 +35,12 @@ def isolated_overrides(run_id: str, state_dir: Path, partitions: int | None = No
         topics["partitions"] = partitions
     return {
         "topics": topics,
-        "worker": {"app_id": f"newsfeed-{run_id}", "data_dir": str(state_dir / "faust")},
+        # Tests run several workers side by side: no web server unless a test asks for one on its own port.
+        "worker": {
+            "app_id": f"newsfeed-{run_id}",
+            "data_dir": str(state_dir / "faust"),
+            "web_enabled": False,
+        },
         "store": {
             "sqlite_path": str(state_dir / "newsfeed.sqlite3"),
             "jsonl_dir": str(state_dir / "jsonl"),

@@ -54,7 +54,8 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wi
         consumer_auto_offset_reset="earliest",
         web_enabled=settings.worker.web_enabled,
         web_port=settings.worker.web_port,
-        web_host="127.0.0.1",
+        web_host=settings.worker.web_host,
+        web_bind=settings.worker.web_host,
     )
     topics = settings.topics
 
