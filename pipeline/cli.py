@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -40,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run the Faust worker: extract, dedup, tag, sink")
     worker.set_defaults(handler=_worker)
+
+    run = commands.add_parser("run", help="every role (crawler, worker, sink, ingest) in one process group")
+    run.set_defaults(handler=_run)
+
+    stats = commands.add_parser("stats", help="records per topic, lag per consumer group, store contents")
+    stats.add_argument("--json", action="store_true", help="one JSON object")
+    stats.set_defaults(handler=_stats)
 
     sink = commands.add_parser("sink", help="write the enriched topic to the stores (store.backends)")
     sink.add_argument(
@@ -158,9 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"newsfeed: invalid settings: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The Kafka client narrates every rebalance at INFO; operators need its warnings, not its diary.
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    from pipeline.ops.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(settings.log_level, settings.log_format)
     handler: Handler = args.handler
     try:
         return handler(args, settings)
@@ -220,6 +226,49 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.stream.worker import run_worker  # noqa: PLC0415
 
     run_worker(settings)
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.ops.supervisor import Supervisor, roles_for  # noqa: PLC0415
+    from pipeline.ops.topics import create_topics  # noqa: PLC0415
+
+    roles = roles_for(settings)
+    if roles[0].name != "crawler":
+        print(
+            "newsfeed run: no crawler (set crawl.sources_file or crawl.feeds); running the rest",
+            file=sys.stderr,
+        )
+    asyncio.run(create_topics(settings))
+    print(f"newsfeed run: {', '.join(role.name for role in roles)}; Ctrl-C stops them all", file=sys.stderr)
+    return Supervisor(roles, args.config or settings.config_file).run()
+
+
+def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.ops.stats import group_stats, store_stats, topic_stats  # noqa: PLC0415
+
+    report = {
+        "topics": asyncio.run(topic_stats(settings)),
+        "groups": asyncio.run(group_stats(settings)),
+        "store": store_stats(settings),
+    }
+    if args.json:
+        print(orjson.dumps(report).decode())
+        return 0
+    for row in report["topics"]:
+        held = (
+            f"{row['offsets_held']:>10} records  {row['partitions']} partitions"
+            if row["exists"]
+            else "missing"
+        )
+        print(f"{row['topic']:<45} {held}")
+    for row in report["groups"]:
+        print(f"group {row['group']:<39} lag {row['lag']}")
+    store = report["store"]
+    tags = ", ".join(f"{topic} {count}" for topic, count in store["topics"].items())
+    print(
+        f"store: {store['articles']} articles, {store['clusters']} clusters, {store['duplicates']} copies; {tags}"
+    )
     return 0
 
 

@@ -28,6 +28,7 @@ from pipeline.crawl.progress import OffsetTracker
 from pipeline.crawl.robots import RobotsCache
 from pipeline.crawl.state import CrawlStateStore, UrlState, after_fetch, is_due
 from pipeline.ops.kafka import client_options
+from pipeline.ops.metrics import FETCH_SECONDS
 from pipeline.raw.atomic_writer import AtomicWriter, OutgoingRecord
 from pipeline.raw.publisher import RAW_PAGE_SCHEMA, record_headers
 from pipeline.records import RawPage, dumps
@@ -213,7 +214,9 @@ class CrawlNode:
             return
         try:
             async with self.request_slot(host, crawl_delay):
+                started = time.perf_counter()
                 result = await fetch(self.session, url, self.page_policy, validators=_validators(previous))
+                FETCH_SECONDS.observe(time.perf_counter() - started)
         except FetchError as error:
             if error.reason in TRANSIENT_REASONS:
                 self.scheduler.record_failure(host)

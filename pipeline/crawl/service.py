@@ -18,6 +18,8 @@ from pipeline.crawl.guard import AddressPolicy
 from pipeline.crawl.poller import SourcePoller
 from pipeline.crawl.sources import Source, SourceKind, SourcesWatcher
 from pipeline.ops.kafka import client_options
+from pipeline.ops.metrics import serve as serve_metrics
+from pipeline.ops.metrics import watch_outcomes
 from pipeline.ops.topics import create_topics
 from pipeline.raw.atomic_writer import AtomicWriter, transactional_producer
 from pipeline.raw.publisher import reliable_producer
@@ -64,6 +66,11 @@ async def crawl(settings: Settings, feeds: list[str], *, once: bool) -> CrawlCou
 
     pages, feed_policy, robots_policy = fetch_policies(crawl_settings)
     counters = CrawlCounters()
+    watch_outcomes(
+        "crawler", counters.outcomes, lambda: {"newsfeed_crawl_fetched_bytes": counters.fetched_bytes}
+    )
+    if settings.metrics.enabled:
+        serve_metrics(settings.metrics.host, settings.metrics.crawler_port)
     address_policy = AddressPolicy(allowed_hosts=frozenset(crawl_settings.allowed_private_hosts))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -14,6 +14,8 @@ from pipeline.clock import Clock, utc_now
 from pipeline.contracts import Contracts, contracts_for
 from pipeline.inputs.convert import convert
 from pipeline.ops.kafka import client_options
+from pipeline.ops.metrics import serve as serve_metrics
+from pipeline.ops.metrics import watch_outcomes
 from pipeline.raw.publisher import record_headers, reliable_producer
 from pipeline.records import dumps
 from pipeline.settings import InputTopicSettings, Settings
@@ -129,6 +131,9 @@ async def run_inputs(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     counts: Counter[str] = Counter()
+    watch_outcomes("ingest", counts)
+    if settings.metrics.enabled:
+        serve_metrics(settings.metrics.host, settings.metrics.ingest_port)
     producer = reliable_producer(settings)
     await producer.start()
     try:

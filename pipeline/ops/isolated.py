@@ -47,6 +47,7 @@ def isolated_overrides(run_id: str, state_dir: Path, partitions: int | None = No
             "sink_group_id": f"newsfeed-sink-{run_id}",
         },
         "crawl": {"group_id": f"newsfeed-crawler-{run_id}", "state_dir": str(state_dir / "crawler")},
+        "metrics": {"enabled": False},
     }
 
 

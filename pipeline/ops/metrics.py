@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
 
@@ -9,97 +10,128 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+log = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _END_TO_END_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400)
 
 FETCH_SECONDS = Histogram(
-    "newsfeed_crawl_fetch_seconds", "Time to fetch one page (request to last byte)", buckets=_LATENCY_BUCKETS,
+    "newsfeed_crawl_fetch_seconds",
+    "Time to fetch one page (request to last byte)",
+    buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
-)  # fmt: skip
+)
 EXTRACT_SECONDS = Histogram(
-    "newsfeed_extract_seconds", "Time to extract one page in the process pool", buckets=_LATENCY_BUCKETS,
+    "newsfeed_extract_seconds",
+    "Time to extract one page in the process pool",
+    buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
-)  # fmt: skip
+)
 END_TO_END_SECONDS = Histogram(
-    "newsfeed_end_to_end_seconds", "From the page's fetch to its article being stored", ["store"],
-    buckets=_END_TO_END_BUCKETS, registry=REGISTRY,
-)  # fmt: skip
-CONSUMER_LAG = Gauge(
-    "newsfeed_consumer_lag", "Records between a group's committed offset and the partition's end",
-    ["group", "topic", "partition"], registry=REGISTRY,
-)  # fmt: skip
-COMMITTED_OFFSET = Gauge(
-    "newsfeed_consumer_committed_offset", "A group's committed offset", ["group", "topic", "partition"],
+    "newsfeed_end_to_end_seconds",
+    "From the page's fetch to its article being stored",
+    ["store"],
+    buckets=_END_TO_END_BUCKETS,
     registry=REGISTRY,
-)  # fmt: skip
+)
+CONSUMER_LAG = Gauge(
+    "newsfeed_consumer_lag",
+    "Records between a group's committed offset and the partition's end",
+    ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+COMMITTED_OFFSET = Gauge(
+    "newsfeed_consumer_committed_offset",
+    "A group's committed offset",
+    ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
 STALLED = Gauge(
-    "newsfeed_partition_stalled", "1 while a partition's lag grows and its committed offset stands still",
-    ["group", "topic", "partition"], registry=REGISTRY,
-)  # fmt: skip
+    "newsfeed_partition_stalled",
+    "1 while a partition's lag grows and its committed offset stands still",
+    ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+
+
+Tally_ = Callable[[], Mapping[str, int]]
+Extra = Callable[[], Mapping[str, float]]
 
 
 class OutcomeCollector(Collector):
-    """Turns a process's outcome tallies ("skipped:listing-page", "dead-letter:extract:timeout", …) into
+    """Turns each role's outcome tally ("skipped:listing-page", "dead-letter:extract:timeout", …) into
     labelled counter families at scrape time, so the code that counts needs no Prometheus calls."""
 
-    def __init__(
-        self,
-        role: str,
-        tally: Callable[[], Mapping[str, int]],
-        extra: Callable[[], Mapping[str, float]] | None = None,
-    ) -> None:
-        self.role = role
-        self.tally = tally
-        self.extra = extra
+    def __init__(self) -> None:
+        self.sources: dict[str, tuple[Tally_, Extra | None]] = {}
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        events = CounterMetricFamily(
-            "newsfeed_events", "Every counted outcome, by process role", labels=["role", "event"]
-        )
-        dead = CounterMetricFamily(
-            "newsfeed_dead_letters", "Records dead-lettered", labels=["stage", "reason"]
-        )
-        skipped = CounterMetricFamily("newsfeed_skipped", "Pages that gave no article", labels=["reason"])
-        dedup = CounterMetricFamily("newsfeed_dedup_verdicts", "Articles by dedup verdict", labels=["method"])
-        tags = CounterMetricFamily("newsfeed_tags", "Articles tagged, by topic", labels=["topic"])
-        pages = CounterMetricFamily("newsfeed_crawl_pages", "Crawled URLs by outcome", labels=["outcome"])
-        for event, count in sorted(self.tally().items()):
-            events.add_metric([self.role, event], count)
-            kind, _, rest = event.partition(":")
-            if kind == "dead-letter":
-                stage, _, reason = rest.rpartition(":")
-                dead.add_metric([stage or self.role, reason], count)
-            elif kind == "skipped":
-                skipped.add_metric([rest], count)
-            elif kind == "dedup" and rest in {"first", "exact", "near"}:
-                dedup.add_metric([rest], count)
-            elif kind == "topic":
-                tags.add_metric([rest], count)
-            elif self.role == "crawler":
-                pages.add_metric([event], count)
-        yield from (events, dead, skipped, dedup, tags, pages)
-        if self.extra is not None:
-            for name, value in self.extra().items():
-                gauge = GaugeMetricFamily(name, f"{name} ({self.role})")
-                gauge.add_metric([], value)
-                yield gauge
+        families = {
+            "events": CounterMetricFamily(
+                "newsfeed_events", "Every counted outcome", labels=["role", "event"]
+            ),
+            "dead": CounterMetricFamily(
+                "newsfeed_dead_letters", "Records dead-lettered", labels=["role", "stage", "reason"]
+            ),
+            "skipped": CounterMetricFamily(
+                "newsfeed_skipped", "Pages that gave no article", labels=["role", "reason"]
+            ),
+            "dedup": CounterMetricFamily(
+                "newsfeed_dedup_verdicts", "Articles by dedup verdict", labels=["role", "method"]
+            ),
+            "tags": CounterMetricFamily(
+                "newsfeed_tags", "Articles tagged, by topic", labels=["role", "topic"]
+            ),
+            "pages": CounterMetricFamily(
+                "newsfeed_crawl_pages", "Crawled URLs by outcome", labels=["role", "outcome"]
+            ),
+        }
+        gauges: list[GaugeMetricFamily] = []
+        for role, (tally, extra) in sorted(self.sources.items()):
+            for event, count in sorted(tally().items()):
+                families["events"].add_metric([role, event], count)
+                kind, _, rest = event.partition(":")
+                if kind == "dead-letter":
+                    stage, _, reason = rest.rpartition(":")
+                    families["dead"].add_metric([role, stage or role, reason], count)
+                elif kind == "skipped":
+                    families["skipped"].add_metric([role, rest], count)
+                elif kind == "dedup" and rest in {"first", "exact", "near"}:
+                    families["dedup"].add_metric([role, rest], count)
+                elif kind == "topic":
+                    families["tags"].add_metric([role, rest], count)
+                elif role == "crawler":
+                    families["pages"].add_metric([role, event], count)
+            for name, value in (extra() if extra else {}).items():
+                gauge = GaugeMetricFamily(name, f"{name} of the {role}", labels=["role"])
+                gauge.add_metric([role], value)
+                gauges.append(gauge)
+        yield from families.values()
+        yield from gauges
 
 
-def watch_outcomes(
-    role: str,
-    tally: Tally[str] | Callable[[], Mapping[str, int]],
-    extra: Callable[[], Mapping[str, float]] | None = None,
-) -> None:
-    """Expose `tally` (a Counter, or a function returning one) as this process's outcome metrics."""
-    source = tally if callable(tally) and not isinstance(tally, Tally) else (lambda: tally)
-    REGISTRY.register(OutcomeCollector(role, source, extra))
+_OUTCOMES = OutcomeCollector()
+REGISTRY.register(_OUTCOMES)
 
 
-def serve(host: str, port: int) -> None:
-    """Serve /metrics from a background thread (processes without a web server of their own)."""
-    start_http_server(port, addr=host, registry=REGISTRY)
+def watch_outcomes(role: str, tally: Tally[str] | Tally_, extra: Extra | None = None) -> None:
+    """Expose `tally` (a Counter, or a function returning one) as the outcome metrics of `role`; a role
+    watched again (a second run in one process) replaces its earlier source."""
+    source: Tally_ = (lambda: tally) if isinstance(tally, Tally) else tally
+    _OUTCOMES.sources[role] = (source, extra)
+
+
+def serve(host: str, port: int) -> bool:
+    """Serve /metrics from a background thread (processes without a web server of their own); a busy
+    port is logged and the process goes on without an endpoint rather than failing its real work."""
+    try:
+        start_http_server(port, addr=host, registry=REGISTRY)
+    except OSError as error:
+        log.warning("metrics endpoint %s:%d not started: %s", host, port, error)
+        return False
+    log.info("metrics on http://%s:%d/metrics", host, port)
+    return True
 
 
 def exposition() -> bytes:

@@ -14,6 +14,9 @@ from aiokafka import AIOKafkaConsumer
 from pipeline.clock import Clock, utc_now
 from pipeline.contracts import Contracts, contracts_for
 from pipeline.ops.kafka import client_options
+from pipeline.ops.metrics import serve as serve_metrics
+from pipeline.ops.metrics import watch_outcomes
+from pipeline.ops.watchdog import LagWatchdog
 from pipeline.raw.publisher import record_headers, reliable_producer
 from pipeline.records import dumps
 from pipeline.settings import Settings
@@ -63,6 +66,11 @@ async def run_sink(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     counts: Counter[str] = Counter()
+    watch_outcomes("sink", counts)
+    if settings.metrics.enabled:
+        serve_metrics(settings.metrics.host, settings.metrics.sink_port)
+    watchdog = LagWatchdog(settings, settings.store.sink_group_id, [settings.topics.enriched])
+    watching = asyncio.create_task(watchdog.run(stop))
     contracts = contracts_for(settings.schemas_dir)
     consumer = AIOKafkaConsumer(
         settings.topics.enriched,
@@ -98,6 +106,8 @@ async def run_sink(
             # Only now is the batch safe in every store; a crash before this line re-reads it.
             await consumer.commit()
     finally:
+        stop.set()
+        await watching
         await consumer.stop()
         await producer.stop()
         await asyncio.to_thread(writer.close)

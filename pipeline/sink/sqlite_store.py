@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline.clock import utc_iso
 from pipeline.records import EnrichedArticle, dumps, loads
-from pipeline.sink.store import SearchHit
+from pipeline.sink.store import ClusterView, SearchHit, TopicBucket, TopicCount, clusters_of
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS articles (
 );
 CREATE INDEX IF NOT EXISTS articles_published ON articles (published);
 CREATE INDEX IF NOT EXISTS articles_cluster ON articles (cluster_id);
+CREATE INDEX IF NOT EXISTS articles_processed ON articles (processed_at);
 """
 
 # An external-content FTS5 index over title and body, kept in step with the table by triggers, so the
@@ -65,6 +66,36 @@ ORDER BY rank, a.published DESC
 LIMIT :limit
 """
 
+# processed_at is written by the worker's UTC clock, so its text order is time order and the index serves
+# both the newest-first listing and the time filter; strftime normalises any offset for the buckets.
+_LATEST = "SELECT record FROM articles ORDER BY processed_at DESC, id DESC LIMIT ?"
+
+# Candidates come from the copies (few) rather than grouping the whole table; a cluster whose other
+# members are gone (retracted) drops out at HAVING.
+_CLUSTERS = """
+WITH shown AS (
+    SELECT cluster_id, max(processed_at) AS last_processed_at
+    FROM articles
+    WHERE cluster_id IN (SELECT cluster_id FROM articles WHERE duplicate_of IS NOT NULL)
+    GROUP BY cluster_id
+    HAVING count(*) > 1
+    ORDER BY last_processed_at DESC, cluster_id
+    LIMIT :limit
+)
+SELECT shown.cluster_id, shown.last_processed_at, a.id, a.title, a.url, a.site_name, a.duplicate_of
+FROM shown JOIN articles a ON a.cluster_id = shown.cluster_id
+ORDER BY shown.last_processed_at DESC, shown.cluster_id, a.processed_at, a.id
+"""
+
+_BUCKET_FORMATS: dict[TopicBucket, str] = {"minute": "%Y-%m-%dT%H:%M:00Z", "hour": "%Y-%m-%dT%H:00:00Z"}
+_TOPIC_COUNTS = """
+SELECT strftime(:format, a.processed_at) AS bucket, tag.value AS topic, count(*)
+FROM articles a, json_each(a.topics) AS tag
+WHERE a.duplicate_of IS NULL AND (:since IS NULL OR a.processed_at >= :since) AND bucket IS NOT NULL
+GROUP BY bucket, topic
+ORDER BY bucket, topic
+"""
+
 # Keeping the newest version makes a replayed or redelivered older record harmless.
 _UPSERT = """
 INSERT INTO articles (id, url, canonical_url, title, published, site_name, language, topics,
@@ -86,9 +117,15 @@ WHERE excluded.fetched_at_utc > articles.fetched_at_utc
 class SqliteStore:
     """The embedded default store; one connection per process."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        if read_only:
+            # For readers beside the sink (the dashboard): no schema changes, and no empty file created
+            # where the sink has not written yet (sqlite3.OperationalError instead).
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -146,6 +183,17 @@ class SqliteStore:
             SearchHit(id_, title, url, published, loads(topics), duplicate_of, snippet, -rank)
             for id_, title, url, published, topics, duplicate_of, snippet, rank in rows
         ]
+
+    def latest(self, limit: int = 20) -> list[EnrichedArticle]:
+        return [loads(record) for (record,) in self._db.execute(_LATEST, (limit,))]
+
+    def clusters(self, limit: int = 20) -> list[ClusterView]:
+        rows = self._db.execute(_CLUSTERS, {"limit": limit}).fetchall()
+        return clusters_of(rows)
+
+    def topic_counts(self, since: str | None = None, per: TopicBucket = "minute") -> list[TopicCount]:
+        params = {"format": _BUCKET_FORMATS[per], "since": utc_iso(since) if since is not None else None}
+        return [TopicCount(*row) for row in self._db.execute(_TOPIC_COUNTS, params)]
 
     def close(self) -> None:
         self._db.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from pipeline.clock import Clock
+from pipeline.ops.metrics import END_TO_END_SECONDS
 from pipeline.records import EnrichedArticle
 from pipeline.settings import Settings
 from pipeline.sink.jsonl_store import JsonlStore, SinkItem
@@ -29,8 +31,12 @@ class SinkWriter:
     """One batch in, every store updated; safe to repeat after a crash (upserts keep the newest fetch,
     the JSONL store skips what it already wrote)."""
 
-    def __init__(self, settings: Settings, clock: Clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock, *, observe_latency: bool = True) -> None:
         backends = settings.store.backends
+        self.clock = clock
+        # A replay's records were fetched long ago: their age says nothing about the live pipeline.
+        self.observe_latency = observe_latency
+        self.store_names = [name for name in backends if name in ("sqlite", "postgres")]
         self.stores: list[ArticleStore] = [
             open_article_store(settings, name) for name in backends if name in ("sqlite", "postgres")
         ]
@@ -43,11 +49,27 @@ class SinkWriter:
             latest[item.key] = item.record
         records = [record for record in latest.values() if record is not None]
         retracted = [key for key, record in latest.items() if record is None]
-        for store in self.stores:
+        for name, store in zip(self.store_names, self.stores, strict=True):
             store.apply(records, retracted)
+            self._observe(name, records)
         if self.jsonl is not None:
             self.jsonl.append(items)
+            self._observe("jsonl", records)
         return len(records)
+
+    def _observe(self, store: str, records: Sequence[EnrichedArticle]) -> None:
+        if not self.observe_latency:
+            return
+        now = self.clock().timestamp()
+        histogram = END_TO_END_SECONDS.labels(store)
+        for record in records:
+            try:
+                fetched = datetime.fromisoformat(record["fetched_at"])
+            except ValueError:
+                continue
+            if fetched.tzinfo is None:
+                fetched = fetched.replace(tzinfo=UTC)
+            histogram.observe(max(0.0, now - fetched.timestamp()))
 
     def close(self) -> None:
         for store in self.stores:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from typing import Any
 
@@ -22,6 +23,8 @@ from pipeline.dedup.index import (
 )
 from pipeline.extract.extractor import Skipped
 from pipeline.extract.pool import ExtractionPool, ExtractionTimeoutError, ExtractorCrashError, SharedPool
+from pipeline.ops.logs import current_trace_id
+from pipeline.ops.metrics import EXTRACT_SECONDS, watch_outcomes
 from pipeline.raw.publisher import record_headers
 from pipeline.records import Article, EnrichedArticle, RawPage, dumps, loads
 from pipeline.sink.service import sink_items
@@ -29,6 +32,7 @@ from pipeline.sink.writer import SinkWriter
 from pipeline.stream.app import Wiring
 from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, decode_record
+from pipeline.stream.web import register_web
 from pipeline.tag.enrich import enrich_article
 from pipeline.tag.reload import TaxonomyReloader
 
@@ -39,8 +43,10 @@ outcomes: Counter[str] = Counter()
 
 
 def register_agents(wiring: Wiring) -> None:
-    """Attach the extract, enrich and sink agents to the app."""
+    """Attach the extract, enrich and sink agents to the app, and its web pages."""
     app, settings = wiring.app, wiring.settings
+    watch_outcomes("worker", outcomes)
+    register_web(wiring)
 
     async def send_dead_letter(event: Any, stage: str, reason: str, error: str) -> None:
         message = event.message
@@ -90,6 +96,8 @@ def register_agents(wiring: Wiring) -> None:
                 page: RawPage | None = await valid_or_dead_letter(event, "raw_page.v1", "extract")
                 if page is None:
                     continue
+                current_trace_id.set(page["trace_id"])
+                started = time.perf_counter()
                 try:
                     result = await pool.extract(page)
                 except ExtractionTimeoutError as error:
@@ -101,6 +109,7 @@ def register_agents(wiring: Wiring) -> None:
                 except Exception as error:
                     await send_dead_letter(event, "extract", "extract-error", repr(error))
                     continue
+                EXTRACT_SECONDS.observe(time.perf_counter() - started)
                 if isinstance(result, Skipped):
                     outcomes[f"skipped:{result.reason}"] += 1
                     log.info("skipped %s: %s %s", page["url"], result.reason, result.detail)
@@ -191,6 +200,7 @@ def register_agents(wiring: Wiring) -> None:
             assert article is not None  # verdict_if_complete returns None without one
             enriched = enrich_article(article, verdict, taxonomy.current, wiring.clock())
             outcomes[f"dedup:{verdict['method']}"] += 1
+            outcomes.update(f"topic:{tag['id']}" for tag in enriched["topics"])
             await send_enriched(enriched)
             canonical_rank = (
                 pending["rank"] if verdict["duplicate_of"] is None else _rank_of(pending, verdict)

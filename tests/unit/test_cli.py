@@ -12,6 +12,8 @@ import pytest
 from pipeline.cli import build_parser, main
 
 SUBCOMMANDS = {
+    "run",
+    "stats",
     "replay",
     "sink",
     "ingest",
