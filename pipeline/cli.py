@@ -266,9 +266,8 @@ def _stats(args: argparse.Namespace, settings: Settings) -> int:
         print(f"group {row['group']:<39} lag {row['lag']}")
     store = report["store"]
     tags = ", ".join(f"{topic} {count}" for topic, count in store["topics"].items())
-    print(
-        f"store: {store['articles']} articles, {store['clusters']} clusters, {store['duplicates']} copies; {tags}"
-    )
+    counts = f"{store['articles']} articles, {store['clusters']} clusters, {store['duplicates']} copies"
+    print(f"store: {counts}; {tags}")
     return 0
 
 
