@@ -10,7 +10,7 @@ from pipeline.ops.metrics import exposition
 from pipeline.ops.watchdog import LagWatchdog
 from pipeline.stream.app import Wiring
 
-CONTENT_TYPE_PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE_PROMETHEUS = "text/plain; version=0.0.4"
 
 
 def worker_topics(wiring: Wiring) -> list[str]:

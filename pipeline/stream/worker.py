@@ -9,6 +9,7 @@ import faust
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from pipeline.ops.dashboard import register_dashboard
 from pipeline.ops.logs import log_handler
 from pipeline.ops.topics import admin_client, create_topics
 from pipeline.settings import Settings
@@ -20,13 +21,14 @@ def run_worker(settings: Settings) -> None:
     # Faust creates only the last folder of its data directory; a fresh machine may lack the rest.
     settings.worker.data_dir.parent.mkdir(parents=True, exist_ok=True)
     wiring = build_app(settings)
+    register_dashboard(wiring)
+    wiring.app.conf.loghandlers = [log_handler(settings.log_format)]
     asyncio.run(_prepare_topics(settings, wiring))
     # Faust configures logging itself; give it our handler (JSON lines or text) and nothing else.
     worker = faust.Worker(
         wiring.app,
         loglevel=settings.log_level.lower(),
         quiet=True,
-        loghandlers=[log_handler(settings.log_format)],
         logging_config={"version": 1, "disable_existing_loggers": False, "root": {"handlers": []}},
     )
     worker.execute_from_commandline()
