@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the project needs when missing: Java 17+, Maven and openssl for the
-# Kafka broker, the PostgreSQL server for `newsfeed postgres` and the tests. Uses Debian's apt; does
-# nothing when everything is already there.
+# Kafka broker, the PostgreSQL server for `newsfeed postgres` and the tests, and headless Chromium for
+# the dashboard's browser test. Uses Debian's apt; does nothing when everything is already there.
 set -euo pipefail
 
 missing=()
@@ -11,6 +11,8 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # The server binaries live outside PATH (/usr/lib/postgresql/<major>/bin); any installed major will do.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# Debian names its package and binary chromium; Ubuntu-era machines may already have chromium-browser.
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
