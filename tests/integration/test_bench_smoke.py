@@ -71,3 +71,21 @@ def test_replay_rate_smoke(kafka_broker: Settings, tmp_path: Path) -> None:
     assert "replay / live:" in completed.stdout
     data = json.loads(results.read_text())
     assert [run["records"] for run in data["runs"]] == [20, 20]
+
+
+def test_pipeline_throughput_smoke(kafka_broker: Settings, tmp_path: Path) -> None:
+    results = tmp_path / "pipeline_throughput.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.pipeline_throughput", "--smoke", "--json", str(results)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "pipeline / limit:" in completed.stdout
+    data = json.loads(results.read_text())
+    assert data["limit"]["pages"] == 20
+    assert [run["articles"] for run in data["runs"]] == [20, 20]
+    assert all(run["kafka_bytes_per_page"] > 0 for run in data["runs"])

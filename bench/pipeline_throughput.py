@@ -1,0 +1,376 @@
+"""The whole pipeline against its physical limit: crawl → Kafka → agents → store, in one run.
+
+A generated site (N article pages of 15-40 KB and a sitemap) is served from its own process on 127.0.0.1.
+Then, each on topics of its own:
+
+1. **limit**: extraction alone — the same extractor settings and process pool on every core, pages from
+   memory (`pipeline.offline.extract_pages`); pages/s.
+2. **full load**: `newsfeed crawl --once` (politeness off) and one `newsfeed worker` as separate
+   processes; sustained pages/s = articles stored / (first to last stored), p50/p99 fetch→store latency
+   (the worker's `newsfeed_end_to_end_seconds` histogram), peak RSS per process (VmHWM, the worker's
+   extraction processes included), Kafka bytes per page (the run's topic folders on the broker's disk).
+3. **half load**: the same with the crawler paced to half the full-load rate (per-host spacing).
+4. **scale**: two workers on 8 partitions at full load.
+
+Ratios: pipeline / limit (goal ≥ 0.9); p99 at half load (goal ≤ 2 s). Nothing is asserted.
+
+    .venv/bin/python -m bench.pipeline_throughput              # 600 pages, several minutes
+    .venv/bin/python -m bench.pipeline_throughput --smoke      # 20 pages
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from bench.common import (
+    RESULTS_DIR,
+    LocalSite,
+    SiteInfo,
+    format_table,
+    machine_info,
+    utc_timestamp,
+    write_results,
+)
+from pipeline.offline import extract_pages
+from pipeline.ops.broker import LocalBroker
+from pipeline.ops.isolated import as_environment, delete_topics, isolated_overrides, with_overrides
+from pipeline.ops.kafka import cluster_answers
+from pipeline.ops.topics import create_topics, resolved_topics
+from pipeline.records import RawPage
+from pipeline.settings import Settings, load_settings
+
+NAME = "pipeline_throughput"
+DEFAULT_PAGES = 600
+SMOKE_PAGES = 20
+SEED = 20240503
+PARTITIONS = 8
+
+
+def free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def limit_pass(site: SiteInfo, processes: int, timeout_s: float) -> dict[str, Any]:
+    """Extraction alone over the site's pages, fetched once into memory beforehand."""
+    pages: list[RawPage] = []
+    for url in site.page_urls:
+        with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
+            html = response.read().decode()
+        pages.append(
+            RawPage(
+                url=url,
+                final_url=url,
+                status=200,
+                headers={},
+                fetched_at=datetime.now(UTC).isoformat(),
+                source=site.sitemap_url,
+                content_hash="sha256:" + hashlib.sha256(html.encode()).hexdigest(),
+                html=html,
+                trace_id=uuid.uuid4().hex,
+            )
+        )
+    extract_pages(pages[: processes * 2], processes, timeout_s)  # warm the forkserver and imports
+    started = time.perf_counter()
+    outcomes = extract_pages(pages, processes, timeout_s)
+    seconds = time.perf_counter() - started
+    articles = sum(1 for outcome in outcomes if isinstance(outcome, dict))
+    return {
+        "run": "limit: extraction alone",
+        "pages": len(pages),
+        "articles": articles,
+        "seconds": round(seconds, 2),
+        "pages_per_s": round(len(pages) / seconds, 1),
+    }
+
+
+def _peak_rss_kb(pid: int) -> int:
+    """VmHWM of a process and its children (the worker's extraction pool)."""
+    total = 0
+    for candidate in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{candidate}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    direct = [int(child) for child in found.stdout.split()]
+    return direct + [grandchild for child in direct for grandchild in _children(child)]
+
+
+def _stored(path: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def _quantiles(metrics_text: str) -> dict[str, float]:
+    buckets: list[tuple[float, float]] = []
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "newsfeed_end_to_end_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket") and sample.labels.get("store") == "sqlite":
+                buckets.append((float(sample.labels["le"]), sample.value))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return {}
+    total = buckets[-1][1]
+
+    def quantile(q: float) -> float:
+        previous_bound, previous_count = 0.0, 0.0
+        for bound, count in buckets:
+            if count >= q * total:
+                if bound == float("inf"):
+                    return previous_bound
+                share = (q * total - previous_count) / max(count - previous_count, 1e-9)
+                return previous_bound + (bound - previous_bound) * share
+            previous_bound, previous_count = bound, count
+        return previous_bound
+
+    return {"p50_s": round(quantile(0.5), 3), "p99_s": round(quantile(0.99), 3), "observed": int(total)}
+
+
+def _spawn(arguments: list[str], overrides: dict[str, Any], log: Path) -> subprocess.Popen[bytes]:
+    import os  # noqa: PLC0415
+
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", *arguments],
+            env=os.environ | as_environment(overrides),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    import signal  # noqa: PLC0415
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _topic_bytes(settings: Settings, broker: LocalBroker) -> int:
+    names = {topic.name for topic in resolved_topics(settings)}
+    total = 0
+    for folder in broker.data_dir.iterdir():
+        if folder.is_dir() and folder.name.rsplit("-", 1)[0] in names:
+            total += sum(path.stat().st_size for path in folder.iterdir() if path.suffix == ".log")
+    return total
+
+
+def pipeline_pass(
+    label: str, base: Settings, site: SiteInfo, work: Path, *, workers: int, host_delay_s: float | None
+) -> dict[str, Any]:
+    run_id = f"bench-pipe-{uuid.uuid4().hex[:8]}"
+    state = work / run_id
+    overrides = isolated_overrides(run_id, state, partitions=PARTITIONS)
+    overrides["kafka"] = {"bootstrap_servers": base.kafka.bootstrap_servers}
+    sources = state / "sources.yaml"
+    state.mkdir(parents=True)
+    sources.write_text(
+        yaml.safe_dump({"sources": [{"id": "bench-sitemap", "kind": "sitemap", "url": site.sitemap_url}]})
+    )
+    overrides["crawl"] |= {
+        "sources_file": str(sources),
+        "allowed_private_hosts": ["127.0.0.1"],
+        "polite": host_delay_s is not None,
+        "min_host_delay_s": host_delay_s or 0.0,
+    }
+    settings = with_overrides(base, overrides)
+    asyncio.run(create_topics(settings))
+    broker = LocalBroker(base.broker)
+    ports = [free_port() for _ in range(workers)]
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    peaks: dict[str, int] = {}
+    try:
+        for number, port in enumerate(ports):
+            worker_overrides = overrides | {
+                "worker": {
+                    **overrides["worker"],
+                    "web_enabled": True,
+                    "web_port": port,
+                    "data_dir": str(state / f"faust-{number}"),
+                },
+            }
+            processes.append(
+                (f"worker-{number}", _spawn(["worker"], worker_overrides, state / f"worker-{number}.log"))
+            )
+        time.sleep(8)  # let the workers join their group before pages arrive
+        crawler = _spawn(["crawl", "--once"], overrides, state / "crawler.log")
+        processes.append(("crawler", crawler))
+        store = state / "newsfeed.sqlite3"
+        first = last = 0.0
+        count = 0
+        deadline = time.monotonic() + 1800
+        while time.monotonic() < deadline:
+            for name, process in processes:
+                peaks[name] = max(peaks.get(name, 0), _peak_rss_kb(process.pid))
+            current = _stored(store)
+            now = time.monotonic()
+            if current > count:
+                first = first or now
+                count, last = current, now
+            if count >= len(site.paths) or (count and now - last > 30):
+                break
+            time.sleep(0.25)
+        metrics = "".join(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+            for port in ports
+        )
+        broker_pid = broker.status().pid
+        kafka_bytes = _topic_bytes(settings, broker)
+    finally:
+        for _, process in processes:
+            _stop(process)
+        asyncio.run(delete_topics(settings))
+    seconds = max(last - first, 1e-3)
+    return {
+        "run": label,
+        "workers": workers,
+        "articles": count,
+        "seconds": round(seconds, 2),
+        "pages_per_s": round(count / seconds, 1),
+        "latency": _quantiles(metrics),
+        "peak_rss_mb": {name: round(kb / 1024, 1) for name, kb in peaks.items()},
+        "broker_pid": broker_pid,
+        "kafka_bytes_per_page": round(kafka_bytes / max(count, 1)),
+    }
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    base = load_settings()
+    if not asyncio.run(cluster_answers(base.kafka)):
+        raise SystemExit("no Kafka broker answers: start it with `.venv/bin/newsfeed broker start`")
+    runs: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-pipeline-") as temporary,
+        LocalSite(args.pages, SEED) as site,
+    ):
+        work = Path(temporary)
+        limit = limit_pass(site, base.worker.extraction_processes, base.worker.extraction_timeout_s)
+        full = pipeline_pass("pipeline, full load", base, site, work, workers=1, host_delay_s=None)
+        half_delay = 2.0 / max(full["pages_per_s"], 0.1)
+        half = pipeline_pass("pipeline, half load", base, site, work, workers=1, host_delay_s=half_delay)
+        runs = [full, half]
+        if not args.smoke:
+            runs.append(
+                pipeline_pass(
+                    "pipeline, 2 workers, full load", base, site, work, workers=2, host_delay_s=None
+                )
+            )
+    return {
+        "name": NAME,
+        "timestamp": utc_timestamp(),
+        "smoke": args.smoke,
+        "params": {
+            "pages": args.pages,
+            "partitions": PARTITIONS,
+            "extraction_processes": base.worker.extraction_processes,
+        },
+        "limit": limit,
+        "runs": runs,
+        "ratio_pipeline_to_limit": round(full["pages_per_s"] / limit["pages_per_s"], 3),
+        "half_load_p99_s": half["latency"].get("p99_s"),
+        "machine": machine_info(),
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    rows = [
+        [
+            result["limit"]["run"],
+            result["limit"]["pages"],
+            result["limit"]["seconds"],
+            result["limit"]["pages_per_s"],
+            "",
+            "",
+            "",
+            "",
+        ]
+    ]
+    for run in result["runs"]:
+        latency = run["latency"]
+        rss = ", ".join(f"{name} {mb}" for name, mb in run["peak_rss_mb"].items())
+        rows.append(
+            [
+                run["run"],
+                run["articles"],
+                run["seconds"],
+                run["pages_per_s"],
+                latency.get("p50_s", ""),
+                latency.get("p99_s", ""),
+                run["kafka_bytes_per_page"],
+                rss,
+            ]
+        )
+    return "\n".join(
+        [
+            "pipeline throughput: {pages} pages, {partitions} partitions".format(**result["params"]),
+            "",
+            format_table(
+                ["run", "pages", "seconds", "pages/s", "p50 s", "p99 s", "Kafka B/page", "peak RSS MB"], rows
+            ),
+            "",
+            f"pipeline / limit: {result['ratio_pipeline_to_limit']:.3f} (goal 0.9); "
+            f"p99 at half load: {result['half_load_p99_s']} s (goal 2 s)",
+            "machine: {cores} cores, {cpu}, {python}".format(**result["machine"]),
+        ]
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{NAME}", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=None, help=f"default {DEFAULT_PAGES}")
+    parser.add_argument("--smoke", action="store_true", help=f"tiny run ({SMOKE_PAGES} pages) for tests")
+    parser.add_argument("--json", type=Path, default=None, help=f"result file (default {RESULTS_DIR}/…)")
+    args = parser.parse_args(argv)
+    if args.pages is None:
+        args.pages = SMOKE_PAGES if args.smoke else DEFAULT_PAGES
+    if args.json is None:
+        args.json = RESULTS_DIR / (f"{NAME}.smoke.json" if args.smoke else f"{NAME}.json")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = measure(args)
+    print(render(result))
+    print(f"\nresults: {write_results(result, args.json)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
