@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 from pathlib import Path
 
 import orjson
@@ -247,7 +248,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _stats(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.ops.stats import group_stats, store_stats, topic_stats  # noqa: PLC0415
 
-    report = {
+    report: dict[str, Any] = {
         "topics": asyncio.run(topic_stats(settings)),
         "groups": asyncio.run(group_stats(settings)),
         "store": store_stats(settings),

@@ -11,8 +11,9 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 from psycopg.types.json import set_json_loads
 
+from pipeline.clock import utc_iso
 from pipeline.records import EnrichedArticle, dumps, loads
-from pipeline.sink.store import SearchHit
+from pipeline.sink.store import ClusterView, SearchHit, TopicBucket, TopicCount, clusters_of
 
 _SCHEMA: tuple[sql.SQL, ...] = (
     sql.SQL("""
@@ -44,6 +45,9 @@ CREATE TABLE IF NOT EXISTS articles (
     sql.SQL("CREATE INDEX IF NOT EXISTS articles_cluster ON articles (cluster_id)"),
     sql.SQL("CREATE INDEX IF NOT EXISTS articles_search ON articles USING gin (search_vector)"),
     sql.SQL("CREATE INDEX IF NOT EXISTS articles_topics ON articles USING gin (topics)"),
+    # processed_at is the worker's UTC clock as text: in byte order ("C") that is time order, whatever the
+    # database's collation, so one plain index serves the newest-first listing and the time filter.
+    sql.SQL('CREATE INDEX IF NOT EXISTS articles_processed ON articles ((processed_at COLLATE "C"))'),
 )
 
 # Keeping the newest version makes a replayed or redelivered older record harmless.
@@ -91,6 +95,37 @@ ORDER BY hit.rank DESC, hit.published DESC NULLS LAST, hit.id
 _HEADLINE = 'StartSel="[", StopSel="]", MaxWords=24, MinWords=8, MaxFragments=2, FragmentDelimiter=" … "'
 SNIPPET_MAX_CHARS = 200
 
+_LATEST = 'SELECT record FROM articles ORDER BY processed_at COLLATE "C" DESC, id DESC LIMIT %(limit)s'
+
+# Candidates come from the copies (few) rather than grouping the whole table; a cluster whose other
+# members are gone (retracted) drops out at HAVING.
+_CLUSTERS = """
+WITH shown AS (
+    SELECT cluster_id, max(processed_at COLLATE "C") AS last_processed_at
+    FROM articles
+    WHERE cluster_id IN (SELECT cluster_id FROM articles WHERE duplicate_of IS NOT NULL)
+    GROUP BY cluster_id
+    HAVING count(*) > 1
+    ORDER BY last_processed_at DESC, cluster_id
+    LIMIT %(limit)s
+)
+SELECT shown.cluster_id, shown.last_processed_at, a.id, a.title, a.url, a.site_name, a.duplicate_of
+FROM shown JOIN articles a ON a.cluster_id = shown.cluster_id
+ORDER BY shown.last_processed_at DESC, shown.cluster_id, a.processed_at COLLATE "C", a.id
+"""
+
+# The sink only stores records whose processed_at passed the contract's date-time check, so the cast
+# cannot fail.
+_TOPIC_COUNTS = """
+SELECT to_char(date_trunc(%(per)s, a.processed_at::timestamptz AT TIME ZONE 'UTC'),
+               'YYYY-MM-DD"T"HH24:MI:"00Z"') AS bucket,
+       topic, count(*)
+FROM articles a, unnest(a.topics) AS topic
+WHERE a.duplicate_of IS NULL {since}
+GROUP BY bucket, topic
+ORDER BY bucket, topic
+"""
+
 Connection = psycopg.Connection[TupleRow]
 T = TypeVar("T")
 
@@ -101,9 +136,13 @@ _SCHEMA_LOCK_KEY = 0x6E657773  # "news"
 class PostgresStore:
     """The production store; one connection per process, a transaction per batch."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, read_only: bool = False) -> None:
         self._dsn = dsn
+        # Readers beside the sink (the dashboard) neither create the schema nor can write by mistake.
+        self._read_only = read_only
         self._db = self._connect()
+        if read_only:
+            return
         try:
             self._create_schema()
         except BaseException:
@@ -114,6 +153,8 @@ class PostgresStore:
         # Autocommit outside explicit transactions, so reads never leave a session idle in transaction.
         connection = psycopg.connect(self._dsn, autocommit=True)
         set_json_loads(loads, connection)
+        if self._read_only:
+            connection.execute("SET default_transaction_read_only = on")
         return connection
 
     def _create_schema(self) -> None:
@@ -198,6 +239,25 @@ class PostgresStore:
             SearchHit(id_, title, url, published, list(topics), duplicate_of, _clip(snippet), float(rank))
             for id_, title, url, published, topics, duplicate_of, snippet, rank in rows
         ]
+
+    def latest(self, limit: int = 20) -> list[EnrichedArticle]:
+        rows = self._reconnecting(lambda db: db.execute(_LATEST, {"limit": limit}).fetchall())
+        return [record for (record,) in rows]
+
+    def clusters(self, limit: int = 20) -> list[ClusterView]:
+        rows = self._reconnecting(lambda db: db.execute(_CLUSTERS, {"limit": limit}).fetchall())
+        return clusters_of(rows)
+
+    def topic_counts(self, since: str | None = None, per: TopicBucket = "minute") -> list[TopicCount]:
+        """Raises ValueError when `since` is not an ISO 8601 date or time."""
+        params: dict[str, Any] = {"per": per}
+        since_filter = sql.SQL("")
+        if since is not None:
+            since_filter = sql.SQL('AND a.processed_at COLLATE "C" >= %(since)s')
+            params["since"] = utc_iso(since)
+        statement = sql.SQL(_TOPIC_COUNTS).format(since=since_filter)
+        rows = self._reconnecting(lambda db: db.execute(statement, params).fetchall())
+        return [TopicCount(bucket, topic, int(count)) for bucket, topic, count in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -1,4 +1,4 @@
-"""What every article store offers the sink and the search command."""
+"""What every article store offers the sink, the search command and the dashboard."""
 
 from __future__ import annotations
 
@@ -66,11 +66,7 @@ def clusters_of(rows: Sequence[tuple[Any, ...]]) -> list[ClusterView]:
         grouped.setdefault(cluster_id, (last_processed_at, []))[1].append((member, duplicate_of))
     views = []
     for cluster_id, (last_processed_at, members) in grouped.items():
-        originals = [member for member, duplicate_of in members if duplicate_of is None]
-        # Mid-correction a cluster can briefly hold two originals; the one the cluster is named after wins.
-        canonical = next((member for member in originals if member.id == cluster_id), None) or next(
-            iter(originals), None
-        )
+        canonical = next((member for member, duplicate_of in members if duplicate_of is None), None)
         copies = [member for member, _ in members if member is not canonical]
         views.append(ClusterView(cluster_id, canonical, copies, last_processed_at))
     return views
