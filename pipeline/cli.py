@@ -7,8 +7,8 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import orjson
 
