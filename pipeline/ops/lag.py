@@ -37,13 +37,13 @@ async def group_lag(settings: Settings, group_id: str, topics: list[str]) -> dic
         behind = [tp for tp in partitions if ends[tp] > positions[tp]]
         lag = dict.fromkeys(partitions, 0)
         if behind:
-            lag.update(await _records_between(consumer, behind, positions, ends))
+            lag.update(await records_between(consumer, behind, positions, ends))
     finally:
         await consumer.stop()
     return lag
 
 
-async def _records_between(
+async def records_between(
     consumer: AIOKafkaConsumer,
     partitions: list[TopicPartition],
     positions: dict[TopicPartition, int],

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from pipeline.ops.kafka import client_options, topic_partitions
+from pipeline.ops.lag import records_between
 from pipeline.ops.metrics import COMMITTED_OFFSET, CONSUMER_LAG, STALLED
 from pipeline.ops.topics import admin_client
 from pipeline.settings import Settings
@@ -19,15 +20,22 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 
+# A partition this close to its end is counted record by record: offsets alone would count the
+# transaction markers of transactional producers (the crawler) as lag that never drains.
+EXACT_BELOW = 64
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionLag:
     partition: TopicPartition
     committed: int | None
     end: int
+    exact: int | None = None
 
     @property
     def lag(self) -> int:
-        # Offset arithmetic counts transaction markers too: an upper bound, close enough to alert on.
+        if self.exact is not None:
+            return self.exact
         return max(0, self.end - (self.committed or 0))
 
 
@@ -76,7 +84,9 @@ async def sample_lag(settings: Settings, group: str, topics: Sequence[str]) -> l
     """Committed offset and end offset of every partition of `topics` for `group`."""
     async with admin_client(settings) as admin:
         committed = await admin.list_consumer_group_offsets(group)
-    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **client_options(settings.kafka), enable_auto_commit=False, isolation_level="read_committed"
+    )
     await consumer.start()
     try:
         partitions = [
@@ -85,14 +95,14 @@ async def sample_lag(settings: Settings, group: str, topics: Sequence[str]) -> l
             for number in sorted(await topic_partitions(consumer, topic))
         ]
         ends = await consumer.end_offsets(partitions) if partitions else {}
+        positions = {
+            tp: committed[tp].offset for tp in partitions if tp in committed and committed[tp].offset >= 0
+        }
+        near_end = [tp for tp, offset in positions.items() if 0 < ends[tp] - offset <= EXACT_BELOW]
+        exact = await records_between(consumer, near_end, positions, ends) if near_end else {}
     finally:
         await consumer.stop()
-    return [
-        PartitionLag(
-            tp, committed[tp].offset if tp in committed and committed[tp].offset >= 0 else None, ends[tp]
-        )
-        for tp in partitions
-    ]
+    return [PartitionLag(tp, positions.get(tp), ends[tp], exact.get(tp)) for tp in partitions]
 
 
 class LagWatchdog:
