@@ -13,7 +13,9 @@ from pipeline.dedup.index import (
     PendingJoin,
     Settled,
     absorb,
+    band_members,
     band_records,
+    bands_by_partition,
     canonical_message,
     corrected,
     match_bucket,
@@ -148,25 +150,31 @@ def register_agents(wiring: Wiring) -> None:
             await wiring.dedup_join.send(
                 key=article_key, value=dumps({"kind": "article", "article": article, "rank": rank})
             )
-            for band_key, record in bands:
-                await wiring.dedup_bands.send(key=band_key.encode(), value=dumps(record))
+            # The partition is set explicitly: the bucket table's keys in `keys` live on it.
+            for partition, band_key, record in bands_by_partition(bands, settings.topics.partitions):
+                await wiring.dedup_bands.send(key=band_key.encode(), value=dumps(record), partition=partition)
 
     @app.agent(wiring.dedup_bands, name="band-index")
     async def band_index(stream: Any) -> None:
         async for event in stream.events():
             incoming: BandRecord = loads(event.message.value)
             watermark[0] = max(watermark[0], incoming["t"])
-            bucket = event.message.key.decode()
-            matches, members = match_bucket(
-                wiring.band_buckets.get(bucket) or [],
-                incoming,
-                window_s=window_s,
-                max_entries=settings.dedup.max_bucket_entries,
-            )
-            wiring.band_buckets[bucket] = members
+            found: list[dict[str, Any]] = []
+            bands: list[int] = []
+            for key, single in band_members(incoming):
+                bucket = key or event.message.key.decode()
+                matches, members = match_bucket(
+                    wiring.band_buckets.get(bucket) or [],
+                    single,
+                    window_s=window_s,
+                    max_entries=settings.dedup.max_bucket_entries,
+                )
+                wiring.band_buckets[bucket] = members
+                found.extend(matches)
+                bands.append(single["band"])
             await wiring.dedup_join.send(
                 key=incoming["id"].encode(),
-                value=dumps({"kind": "band", "band": incoming["band"], "matches": matches}),
+                value=dumps({"kind": "bands", "bands": bands, "matches": found}),
             )
 
     @app.agent(wiring.dedup_join, name="join")
