@@ -3,6 +3,7 @@ machine, result tables and result files."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import importlib.metadata
@@ -14,7 +15,7 @@ import random
 import re
 import socket
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -466,3 +467,31 @@ def write_results(data: dict[str, Any], path: Path) -> Path:
 
 def utc_timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def sized_bench_args(
+    name: str, description: str, *, size: str, default: int, smoke: int, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """The options every sized bench shares: `--<size> N`, `--smoke` (the tiny size) and `--json PATH`."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=description)
+    parser.add_argument(f"--{size}", type=int, default=None, help=f"default {default}")
+    parser.add_argument("--smoke", action="store_true", help=f"tiny run ({smoke} {size}) for tests")
+    parser.add_argument("--json", type=Path, default=None, help=f"result file (default {RESULTS_DIR}/…)")
+    args = parser.parse_args(argv)
+    if getattr(args, size) is None:
+        setattr(args, size, smoke if args.smoke else default)
+    if args.json is None:
+        args.json = RESULTS_DIR / (f"{name}.smoke.json" if args.smoke else f"{name}.json")
+    return args
+
+
+def run_bench(
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+) -> int:
+    """Measure, print the table, write the JSON; a bench's exit code never depends on a rate."""
+    result = measure(args)
+    print(render(result))
+    print(f"\nresults: {write_results(result, args.json)}")
+    return 0

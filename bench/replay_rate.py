@@ -32,7 +32,14 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import RESULTS_DIR, format_table, generate_pages, machine_info, utc_timestamp, write_results
+from bench.common import (
+    format_table,
+    generate_pages,
+    machine_info,
+    run_bench,
+    sized_bench_args,
+    utc_timestamp,
+)
 from pipeline.ops.isolated import (
     delete_topics,
     isolated_overrides,
@@ -219,24 +226,13 @@ def render(result: dict[str, Any]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"python -m bench.{NAME}", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pages", type=int, default=None, help=f"default {DEFAULT_PAGES}")
-    parser.add_argument("--smoke", action="store_true", help=f"tiny run ({SMOKE_PAGES} pages) for tests")
-    parser.add_argument("--json", type=Path, default=None, help=f"result file (default {RESULTS_DIR}/…)")
-    args = parser.parse_args(argv)
-    if args.pages is None:
-        args.pages = SMOKE_PAGES if args.smoke else DEFAULT_PAGES
-    if args.json is None:
-        args.json = RESULTS_DIR / (f"{NAME}.smoke.json" if args.smoke else f"{NAME}.json")
-    return args
+    return sized_bench_args(
+        NAME, __doc__.split("\n\n")[0], size="pages", default=DEFAULT_PAGES, smoke=SMOKE_PAGES, argv=argv
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = measure(args)
-    print(render(result))
-    print(f"\nresults: {write_results(result, args.json)}")
-    return 0
+    return run_bench(parse_args(argv), measure, render)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, format_table, machine_info, utc_timestamp, write_results
+from bench.common import (
+    RESULTS_DIR,
+    format_table,
+    machine_info,
+    run_bench,
+    utc_timestamp,
+)
 from pipeline.records import EnrichedArticle
 from pipeline.settings import Settings, load_settings
 from pipeline.sink.sqlite_store import SqliteStore
@@ -227,11 +233,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = measure(args)
-    print(render(result))
-    print(f"\nresults: {write_results(result, args.json)}")
-    return 0
+    return run_bench(parse_args(argv), measure, render)
 
 
 if __name__ == "__main__":

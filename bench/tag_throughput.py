@@ -30,7 +30,14 @@ from typing import Any
 
 import yaml
 
-from bench.common import PROJECT_DIR, RESULTS_DIR, format_table, machine_info, utc_timestamp, write_results
+from bench.common import (
+    PROJECT_DIR,
+    RESULTS_DIR,
+    format_table,
+    machine_info,
+    run_bench,
+    utc_timestamp,
+)
 from pipeline.tag.evaluate import LabelledArticle, TopicReport, read_labels
 from pipeline.tag.tagger import tag_article
 from pipeline.tag.taxonomy import DEFAULT_TAXONOMY_PATH, Taxonomy, TermSyntax, TopicSpec, parse_taxonomy
@@ -209,11 +216,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    result = measure(args)
-    print(render(result))
-    print(f"\nresults: {write_results(result, args.json)}")
-    return 0
+    return run_bench(parse_args(argv), measure, render)
 
 
 if __name__ == "__main__":

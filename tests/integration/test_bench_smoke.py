@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.settings import Settings
+from tests.bench_helpers import run_smoke
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -58,34 +59,14 @@ def test_crawl_throughput_smoke(kafka_broker: Settings, tmp_path: Path) -> None:
 
 
 def test_replay_rate_smoke(kafka_broker: Settings, tmp_path: Path) -> None:
-    results = tmp_path / "replay_rate.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.replay_rate", "--smoke", "--json", str(results)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "replay / live:" in completed.stdout
-    data = json.loads(results.read_text())
+    stdout, data = run_smoke("replay_rate", tmp_path / "replay_rate.json", timeout_s=110)
+    assert "replay / live:" in stdout
     assert [run["records"] for run in data["runs"]] == [20, 20]
 
 
 def test_pipeline_throughput_smoke(kafka_broker: Settings, tmp_path: Path) -> None:
-    results = tmp_path / "pipeline_throughput.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.pipeline_throughput", "--smoke", "--json", str(results)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "pipeline / limit:" in completed.stdout
-    data = json.loads(results.read_text())
+    stdout, data = run_smoke("pipeline_throughput", tmp_path / "pipeline_throughput.json", timeout_s=110)
+    assert "pipeline / limit:" in stdout
     assert data["limit"]["pages"] == 20
     assert [run["articles"] for run in data["runs"]] == [20, 20]
     assert all(run["kafka_bytes_per_page"] > 0 for run in data["runs"])

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from tests.bench_helpers import run_smoke
 
 
 @pytest.mark.timeout(120)
 def test_tag_throughput_smoke(tmp_path: Path) -> None:
-    result = tmp_path / "tag.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.tag_throughput", "--smoke", "--json", str(result)],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "x naive baseline" in completed.stdout
-    data = json.loads(result.read_text())
+    stdout, data = run_smoke("tag_throughput", tmp_path / "tag.json")
+    assert "x naive baseline" in stdout
     assert data["name"] == "tag_throughput"
     assert {(run["tagger"], run["topics"]) for run in data["runs"]} == {
         ("naive baseline", 3),
