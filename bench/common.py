@@ -282,36 +282,35 @@ async def _serve(count: int, seed: int, conn: Connection) -> None:
         await runner.cleanup()
 
 
-class LocalSite:
-    """The generated site in a spawned process, so serving it does not load the measured event loop."""
+class SpawnedServer:
+    """A server in a spawned process that reports once over a pipe when it is up, and stops on any
+    message (or when the parent goes away), so serving never loads the measured event loop."""
 
-    def __init__(self, pages: int, seed: int, start_timeout_s: float = 120.0) -> None:
-        self.pages = pages
-        self.seed = seed
+    name = "bench-server"
+
+    def __init__(self, target: Callable[..., None], args: tuple[Any, ...], start_timeout_s: float) -> None:
         self.start_timeout_s = start_timeout_s
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._child_conn = child
-        self._process = context.Process(
-            target=serve_site, args=(pages, seed, child), name="bench-site", daemon=True
-        )
+        self._process = context.Process(target=target, args=(*args, child), name=self.name, daemon=True)
 
     @property
     def pid(self) -> int | None:
         return self._process.pid
 
-    def __enter__(self) -> SiteInfo:
+    def start(self) -> Any:
+        """Start the process and return what it reports once it serves."""
         self._process.start()
         self._child_conn.close()
         if not self._conn.poll(self.start_timeout_s):
             self._stop()
-            raise RuntimeError(f"the bench site did not start within {self.start_timeout_s} s")
+            raise RuntimeError(f"the {self.name} process did not start within {self.start_timeout_s} s")
         try:
-            base, paths, total_bytes = self._conn.recv()
+            return self._conn.recv()
         except EOFError:
             self._process.join(10)
-            raise RuntimeError(f"the bench site process exited ({self._process.exitcode})") from None
-        return SiteInfo(base=base, paths=paths, total_bytes=total_bytes)
+            raise RuntimeError(f"the {self.name} process exited ({self._process.exitcode})") from None
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
@@ -326,6 +325,21 @@ class LocalSite:
             self._process.terminate()
             self._process.join(5)
         self._conn.close()
+
+
+class LocalSite(SpawnedServer):
+    """The generated site in a spawned process."""
+
+    name = "bench-site"
+
+    def __init__(self, pages: int, seed: int, start_timeout_s: float = 120.0) -> None:
+        super().__init__(serve_site, (pages, seed), start_timeout_s)
+        self.pages = pages
+        self.seed = seed
+
+    def __enter__(self) -> SiteInfo:
+        base, paths, total_bytes = self.start()
+        return SiteInfo(base=base, paths=paths, total_bytes=total_bytes)
 
 
 # --- CPU accounting ---------------------------------------------------------------------------------

@@ -67,7 +67,6 @@ import fcntl
 import hashlib
 import json
 import math
-import multiprocessing
 import os
 import re
 import resource
@@ -83,7 +82,6 @@ from email.utils import format_datetime
 from html import escape
 from multiprocessing.connection import Connection
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
@@ -93,6 +91,7 @@ from aiohttp import web
 from bench.common import (
     PROJECT_DIR,
     RESULTS_DIR,
+    SpawnedServer,
     format_table,
     machine_info,
     process_cpu_s,
@@ -461,34 +460,17 @@ async def _serve_corpus(n_pages: int, seed: int, groups: tuple[int, ...], conn: 
         await runner.cleanup()
 
 
-class CorpusServer:
+class CorpusServer(SpawnedServer):
     """The corpus served from a spawned process, as ``groups`` of origins: group P splits it over P ports."""
 
+    name = "bench-corpus"
+
     def __init__(self, pages: int, seed: int, groups: Sequence[int], start_timeout_s: float = 120.0) -> None:
-        self.start_timeout_s = start_timeout_s
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._child_conn = child
-        self._process = context.Process(
-            target=serve_corpus, args=(pages, seed, tuple(groups), child), name="bench-corpus", daemon=True
-        )
+        super().__init__(serve_corpus, (pages, seed, tuple(groups)), start_timeout_s)
         self.origins: dict[int, list[str]] = {}
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
     def __enter__(self) -> CorpusServer:
-        self._process.start()
-        self._child_conn.close()
-        if not self._conn.poll(self.start_timeout_s):
-            self._stop()
-            raise RuntimeError(f"the corpus server did not start within {self.start_timeout_s} s")
-        try:
-            self.origins = self._conn.recv()
-        except EOFError:
-            self._process.join(10)
-            raise RuntimeError(f"the corpus server exited ({self._process.exitcode})") from None
+        self.origins = self.start()
         return self
 
     def snapshot(self) -> dict[str, OriginStats]:
@@ -497,20 +479,6 @@ class CorpusServer:
         if not self._conn.poll(30):
             raise RuntimeError("the corpus server did not answer")
         return {base: OriginStats(**stats) for base, stats in self._conn.recv().items()}
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self._conn.send("stop")
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(5)
-        self._conn.close()
 
 
 # --- news-please runs ---------------------------------------------------------------------------------
