@@ -168,7 +168,8 @@ class PostgresSettings(BaseModel):
 
     state_dir: Path = PROJECT_DIR / ".state" / "postgres"
     host: str = "127.0.0.1"
-    port: int = 55432
+    # Below the kernel's ephemeral range (32768-60999), so no outgoing connection can hold it at start.
+    port: int = 15432
     database: str = "newsfeed"
     user: str = "newsfeed"
     password: SecretStr = SecretStr("newsfeed")
