@@ -21,6 +21,7 @@ from pipeline.ops.metrics import REGISTRY
 from pipeline.records import EnrichedArticle
 from pipeline.settings import Settings
 from pipeline.sink.store import ArticleStore, ClusterView, TopicBucket, TopicCount
+from pipeline.sink.writer import open_article_store, searchable_backend
 from pipeline.stream.app import Wiring
 
 log = logging.getLogger(__name__)
@@ -288,8 +289,7 @@ class StoreReader:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # The store the search command uses: the first of sqlite/postgres configured.
-        self.backend = next((name for name in settings.store.backends if name != "jsonl"), "sqlite")
+        self.backend = searchable_backend(settings)
         self._store: ArticleStore | None = None
 
     def read(self, now: datetime) -> StoreContents:
@@ -305,14 +305,7 @@ class StoreReader:
             raise
 
     def _open(self) -> ArticleStore:
-        if self.backend == "postgres":
-            from pipeline.ops.postgres import store_dsn  # noqa: PLC0415 - psycopg only when used
-            from pipeline.sink.postgres_store import PostgresStore  # noqa: PLC0415
-
-            return PostgresStore(store_dsn(self.settings), read_only=True)
-        from pipeline.sink.sqlite_store import SqliteStore  # noqa: PLC0415
-
-        return SqliteStore(self.settings.store.sqlite_path, read_only=True)
+        return open_article_store(self.settings, self.backend, read_only=True)
 
     def close(self) -> None:
         store, self._store = self._store, None

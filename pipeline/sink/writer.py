@@ -14,16 +14,23 @@ from pipeline.sink.sqlite_store import SqliteStore
 from pipeline.sink.store import ArticleStore
 
 
-def open_article_store(settings: Settings, backend: str | None = None) -> ArticleStore:
-    """The searchable store: `backend`, or the first of sqlite/postgres in `store.backends`."""
-    chosen = backend or next((name for name in settings.store.backends if name != "jsonl"), "sqlite")
+def searchable_backend(settings: Settings) -> str:
+    """The store search, stats and the dashboard read: the first of sqlite/postgres in `store.backends`."""
+    return next((name for name in settings.store.backends if name != "jsonl"), "sqlite")
+
+
+def open_article_store(
+    settings: Settings, backend: str | None = None, *, read_only: bool = False
+) -> ArticleStore:
+    """The searchable store: `backend`, or `searchable_backend(settings)`."""
+    chosen = backend or searchable_backend(settings)
     if chosen == "postgres":
         from pipeline.ops.postgres import store_dsn  # noqa: PLC0415 - psycopg only when used
         from pipeline.sink.postgres_store import PostgresStore  # noqa: PLC0415
 
-        return PostgresStore(store_dsn(settings))
+        return PostgresStore(store_dsn(settings), read_only=read_only)
     if chosen == "sqlite":
-        return SqliteStore(settings.store.sqlite_path)
+        return SqliteStore(settings.store.sqlite_path, read_only=read_only)
     raise ValueError(f"no searchable store called {chosen!r}; use sqlite or postgres")
 
 
