@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from pipeline.ops.dashboard import register_dashboard
+from pipeline.ops.kafka import client_options, topic_partitions
 from pipeline.ops.logs import log_handler
-from pipeline.ops.topics import admin_client, create_topics
+from pipeline.ops.topics import admin_client, create_topics, resolved_topics
 from pipeline.settings import Settings
 from pipeline.stream.app import Wiring, build_app
+
+log = logging.getLogger(__name__)
+METADATA_TIMEOUT_S = 60.0
 
 
 def run_worker(settings: Settings) -> None:
@@ -52,3 +59,24 @@ async def _prepare_topics(settings: Settings, wiring: Wiring) -> None:
         for topic in changelogs:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([topic])
+    names = [topic.name for topic in resolved_topics(settings)] + [topic.name for topic in changelogs]
+    await _until_visible(settings, names, timeout_s=METADATA_TIMEOUT_S)
+
+
+async def _until_visible(settings: Settings, names: list[str], timeout_s: float) -> None:
+    """Wait until the cluster's metadata shows every topic: a group assignment made before a new topic
+    is visible leaves that topic unassigned (Faust's assignor skips it) until the next rebalance, and
+    after a broker restart with many topics that window lasts seconds."""
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        missing = list(names)
+        while missing and time.monotonic() < deadline:
+            missing = [name for name in missing if not await topic_partitions(consumer, name)]
+            if missing:
+                await asyncio.sleep(0.5)
+        if missing:
+            log.warning("topics still missing from the cluster metadata after %.0f s: %s", timeout_s, missing)
+    finally:
+        await consumer.stop()
