@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -13,27 +14,40 @@ from pipeline.ops.topics import admin_client
 from pipeline.settings import Settings
 
 
+async def committed_offsets(settings: Settings, group_id: str) -> dict[TopicPartition, int]:
+    """The group's committed offset per partition (partitions it never committed are absent)."""
+    async with admin_client(settings) as admin:
+        committed = await admin.list_consumer_group_offsets(group_id)
+    return {tp: meta.offset for tp, meta in committed.items()}
+
+
+async def partitions_and_ends(
+    consumer: AIOKafkaConsumer, topics: Sequence[str]
+) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+    """Every partition of `topics` and its end offset."""
+    partitions = [
+        TopicPartition(topic, partition)
+        for topic in topics
+        for partition in sorted(await topic_partitions(consumer, topic))
+    ]
+    return partitions, (await consumer.end_offsets(partitions) if partitions else {})
+
+
 async def group_lag(settings: Settings, group_id: str, topics: list[str]) -> dict[TopicPartition, int]:
     """Records not yet committed by the group, per partition (a partition never committed counts fully).
 
     Offsets alone overstate lag on topics written in transactions: commit markers take offsets but are
     not records. Where offsets differ, the records in between are read (read_committed) and counted.
     """
-    async with admin_client(settings) as admin:
-        committed = await admin.list_consumer_group_offsets(group_id)
+    committed = await committed_offsets(settings, group_id)
     consumer = AIOKafkaConsumer(
         **client_options(settings.kafka), enable_auto_commit=False, isolation_level="read_committed"
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(await topic_partitions(consumer, topic))
-        ]
-        ends = await consumer.end_offsets(partitions)
+        partitions, ends = await partitions_and_ends(consumer, topics)
         starts = await consumer.beginning_offsets(partitions)
-        positions = {tp: committed[tp].offset if tp in committed else starts[tp] for tp in partitions}
+        positions = {tp: committed[tp] if tp in committed else starts[tp] for tp in partitions}
         behind = [tp for tp in partitions if ends[tp] > positions[tp]]
         lag = dict.fromkeys(partitions, 0)
         if behind:

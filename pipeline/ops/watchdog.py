@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from pipeline.ops.kafka import client_options, topic_partitions
-from pipeline.ops.lag import records_between
+from pipeline.ops.kafka import client_options
+from pipeline.ops.lag import committed_offsets, partitions_and_ends, records_between
 from pipeline.ops.metrics import COMMITTED_OFFSET, CONSUMER_LAG, STALLED
-from pipeline.ops.topics import admin_client
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,22 +81,14 @@ class StallDetector:
 
 async def sample_lag(settings: Settings, group: str, topics: Sequence[str]) -> list[PartitionLag]:
     """Committed offset and end offset of every partition of `topics` for `group`."""
-    async with admin_client(settings) as admin:
-        committed = await admin.list_consumer_group_offsets(group)
+    committed = await committed_offsets(settings, group)
     consumer = AIOKafkaConsumer(
         **client_options(settings.kafka), enable_auto_commit=False, isolation_level="read_committed"
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, number)
-            for topic in topics
-            for number in sorted(await topic_partitions(consumer, topic))
-        ]
-        ends = await consumer.end_offsets(partitions) if partitions else {}
-        positions = {
-            tp: committed[tp].offset for tp in partitions if tp in committed and committed[tp].offset >= 0
-        }
+        partitions, ends = await partitions_and_ends(consumer, topics)
+        positions = {tp: offset for tp, offset in committed.items() if tp in ends and offset >= 0}
         near_end = [tp for tp, offset in positions.items() if 0 < ends[tp] - offset <= EXACT_BELOW]
         exact = await records_between(consumer, near_end, positions, ends) if near_end else {}
     finally:
