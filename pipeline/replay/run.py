@@ -133,8 +133,10 @@ async def run_replay(
     report = ReplayReport(topic, target_topic, stores, None)
     consumer = AIOKafkaConsumer(
         **client_options(settings.kafka),
-        # Its own group: it never commits, and the live group's offsets are never touched.
-        group_id=f"{settings.worker.app_id}-replay-{options.into}",
+        # No group at all: it assigns partitions itself and never commits, so the live group's offsets
+        # are never touched. A group id would only add aiokafka's coordinator, whose routine can trip
+        # on a second assign() (aio-libs/aiokafka#796); the client id names the replay in broker logs.
+        client_id=f"{settings.worker.app_id}-replay-{options.into}",
         enable_auto_commit=False,
         isolation_level="read_committed",
         max_partition_fetch_bytes=MAX_RECORD_BYTES + 1024 * 1024,
