@@ -224,6 +224,7 @@ class SiteInfo:
     base: str
     paths: list[str]
     total_bytes: int
+    pid: int | None = None  # the process serving it, for CPU accounting
 
     @property
     def sitemap_url(self) -> str:
@@ -339,7 +340,7 @@ class LocalSite(SpawnedServer):
 
     def __enter__(self) -> SiteInfo:
         base, paths, total_bytes = self.start()
-        return SiteInfo(base=base, paths=paths, total_bytes=total_bytes)
+        return SiteInfo(base=base, paths=paths, total_bytes=total_bytes, pid=self.pid)
 
 
 # --- CPU accounting ---------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ and tables; their decisions are the pure functions of `pipeline/dedup/index.py`.
 functions in the order the agents would, over in-memory tables that hold **serialised** values (orjson), as
 a RocksDB-backed table does, and counts every byte a table write or a topic message would carry:
 
-1. *fingerprint*: ``band_records(article)``; the article message goes to the join topic, the 32 band
-   records to the band topic (keyed by band key);
-2. *band-index*: per band record, the bucket is read, ``match_bucket`` run, the bucket written back, and a
-   band message sent to the join topic;
+1. *fingerprint*: ``band_records(article)``; the article message goes to the join topic, the 32 bands to
+   the band topic grouped by partition (``bands_by_partition``, 8 partitions);
+2. *band-index*: per band record (one per partition its bands hash to, listing them), the article's b-bit
+   signature is written once to that partition's signature table, and per band the bucket (compact members:
+   rank, event time, hash prefix) is read, ``match_members`` run and the bucket written back; one message
+   per band record goes to the join topic;
 3. *join*: per join message, the agent's logic (``absorb`` / ``verdict_if_complete``; a decided article is
    kept ``settle_window_s`` in the settled table; a canonical article that arrives after its copies re-points
    them with canonical messages, ``corrected``), with a simulated clock (the fetch time of the article being
@@ -58,13 +60,22 @@ from pipeline.dedup.index import (
     PendingJoin,
     Settled,
     absorb,
+    band_members,
     band_records,
+    bands_by_partition,
     canonical_message,
     corrected,
-    match_bucket,
+    match_members,
     new_pending,
     settled,
     verdict_if_complete,
+)
+from pipeline.dedup.state import (
+    bucket_members,
+    encode_signature,
+    signature_reader,
+    stored_bucket,
+    stored_signature_of,
 )
 from pipeline.records import Article, DedupVerdict, EnrichedArticle, Versions
 from pipeline.settings import DedupSettings
@@ -85,6 +96,7 @@ GOAL_PRECISION = 0.99
 START = datetime(2024, 6, 1, tzinfo=UTC)
 SITE_ZONES = (-300, -240, 0, 0, 60, 120, 330, 330, 480, 600)  # UTC offsets in minutes
 MB = 1_000_000
+PARTITIONS = 8  # the topics' default: an article's signature is stored once per partition its bands reach
 
 # --- synthetic text ---------------------------------------------------------------------------------
 
@@ -386,32 +398,39 @@ def corpus_dataset(pages: int, seed: int) -> Dataset | None:
 # --- the agents over in-memory tables ---------------------------------------------------------------
 
 
+def _key_bytes(key: Any) -> int:
+    """A key's size; a (partition, key) pair stands for the key in that partition's database."""
+    return len(key[1]) if isinstance(key, tuple) else len(key)
+
+
 class Table:
     """A key-value table holding serialised values, counting what its changelog would carry."""
 
     def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
+        self.data: dict[Any, bytes] = {}
         self.writes = 0
         self.changelog_bytes = 0
 
-    def get(self, key: str) -> Any:
+    def get(self, key: Any) -> Any:
         raw = self.data.get(key)
         return None if raw is None else orjson.loads(raw)
 
-    def set(self, key: str, value: Any) -> None:
-        raw = orjson.dumps(value)
+    def set(self, key: Any, value: Any) -> None:
         # A copy of exactly its size: orjson's own result keeps its whole output buffer (~8 KB here).
-        self.data[key] = bytes(memoryview(raw))
-        self.writes += 1
-        self.changelog_bytes += len(key) + len(raw)
+        self.set_bytes(key, bytes(memoryview(orjson.dumps(value))))
 
-    def pop(self, key: str) -> None:
+    def set_bytes(self, key: Any, raw: bytes) -> None:
+        self.data[key] = raw
+        self.writes += 1
+        self.changelog_bytes += _key_bytes(key) + len(raw)
+
+    def pop(self, key: Any) -> None:
         if self.data.pop(key, None) is not None:
             self.writes += 1
-            self.changelog_bytes += len(key)  # a tombstone
+            self.changelog_bytes += _key_bytes(key)  # a tombstone
 
     def state_bytes(self) -> int:
-        return sum(len(key) + len(value) for key, value in self.data.items())
+        return sum(_key_bytes(key) + len(value) for key, value in self.data.items())
 
 
 @dataclass
@@ -441,7 +460,7 @@ class Simulation:
         self.max_entries = settings.max_bucket_entries
         self.settle_s = settings.settle_window_s
         self.sweep_s = settings.sweep_interval_s
-        self.buckets, self.pending, self.settled = Table(), Table(), Table()
+        self.buckets, self.signatures, self.pending, self.settled = Table(), Table(), Table(), Table()
         self.bands_topic, self.join_topic, self.enriched_topic = Topic(), Topic(), Topic()
         self.join_queue: deque[tuple[str, bytes]] = deque()
         self.timers = Timers()
@@ -463,11 +482,14 @@ class Simulation:
         self.join_queue.append(
             (key, self.join_topic.send(key, {"kind": "article", "article": article, "rank": rank}))
         )
-        records = [(band_key, self.bands_topic.send(band_key, record)) for band_key, record in bands]
+        records = [
+            (partition, self.bands_topic.send(band_key, record))
+            for partition, band_key, record in bands_by_partition(bands, PARTITIONS)
+        ]
         indexed = time.perf_counter()
         self.timers.fingerprint += indexed - began
-        for band_key, raw in records:
-            self.band_index(band_key, orjson.loads(raw))
+        for partition, raw in records:
+            self.band_index(partition, orjson.loads(raw))
         joined = time.perf_counter()
         self.timers.index += joined - indexed
         while self.join_queue:
@@ -476,12 +498,28 @@ class Simulation:
         self.timers.join += time.perf_counter() - joined
 
     # band-index agent
-    def band_index(self, bucket: str, incoming: BandRecord) -> None:
-        matches, members = match_bucket(
-            self.buckets.get(bucket) or [], incoming, window_s=self.window_s, max_entries=self.max_entries
+    def band_index(self, partition: int, incoming: BandRecord) -> None:
+        mine = stored_signature_of(incoming["sig"], incoming["n"], incoming["t"])
+        self.signatures.set_bytes((partition, incoming["id"]), encode_signature(mine))
+        signature_of = signature_reader(
+            lambda article_id: self.signatures.data.get((partition, article_id)), {incoming["id"]: mine}
         )
-        self.buckets.set(bucket, members)
-        message = {"kind": "band", "band": incoming["band"], "matches": matches}
+        found: list[dict[str, Any]] = []
+        bands: list[int] = []
+        for bucket, single in band_members(incoming):
+            assert bucket is not None  # grouped records name every bucket
+            matches, members = match_members(
+                bucket_members(self.buckets.get(bucket)),
+                single,
+                mine,
+                signature_of,
+                window_s=self.window_s,
+                max_entries=self.max_entries,
+            )
+            self.buckets.set(bucket, stored_bucket(members))
+            found.extend(matches)
+            bands.append(single["band"])
+        message = {"kind": "bands", "bands": bands, "matches": found}
         self.join_queue.append((incoming["id"], self.join_topic.send(incoming["id"], message)))
 
     # join agent
@@ -624,11 +662,12 @@ def state(dataset: Dataset, sim: Simulation) -> dict[str, Any]:
     entries = stale = 0
     largest = 0
     for raw in sim.buckets.data.values():
-        members = orjson.loads(raw)
+        members = bucket_members(orjson.loads(raw))
         entries += len(members)
-        stale += sum(1 for member in members if member["t"] < horizon)
+        stale += sum(1 for member in members if member.t < horizon)
         largest = max(largest, len(members))
     bucket_bytes = sim.buckets.state_bytes()
+    signature_bytes = sim.signatures.state_bytes()
 
     def per_article(value: int) -> float:
         return round(value / articles, 1)
@@ -636,15 +675,23 @@ def state(dataset: Dataset, sim: Simulation) -> dict[str, Any]:
     return {
         "bucket_state_bytes_per_article": per_article(bucket_bytes),
         "bucket_state_mb": round(bucket_bytes / MB, 1),
+        "signature_state_bytes_per_article": per_article(signature_bytes),
+        "signatures": len(sim.signatures.data),
+        "signatures_per_article": round(len(sim.signatures.data) / articles, 2),
+        "index_state_bytes_per_article": per_article(bucket_bytes + signature_bytes),
         "buckets": len(sim.buckets.data),
         "bucket_entries": entries,
         "bucket_entries_older_than_window": stale,
         "largest_bucket": largest,
         "bucket_changelog_bytes_per_article": per_article(sim.buckets.changelog_bytes),
+        "signature_changelog_bytes_per_article": per_article(sim.signatures.changelog_bytes),
         "pending_join_changelog_bytes_per_article": per_article(sim.pending.changelog_bytes),
         "settled_changelog_bytes_per_article": per_article(sim.settled.changelog_bytes),
         "changelog_bytes_per_article": per_article(
-            sim.buckets.changelog_bytes + sim.pending.changelog_bytes + sim.settled.changelog_bytes
+            sim.buckets.changelog_bytes
+            + sim.signatures.changelog_bytes
+            + sim.pending.changelog_bytes
+            + sim.settled.changelog_bytes
         ),
         "pending_joins_left": len(sim.pending.data),
         "pending_joins_left_without_article": sum(
@@ -762,7 +809,9 @@ def print_report(results: dict[str, dict[str, Any]]) -> None:
             [
                 name,
                 s["bucket_state_bytes_per_article"],
+                s["signature_state_bytes_per_article"],
                 s["bucket_changelog_bytes_per_article"],
+                s["signature_changelog_bytes_per_article"],
                 s["pending_join_changelog_bytes_per_article"],
                 s["settled_changelog_bytes_per_article"],
                 s["band_topic_bytes_per_article"],
@@ -772,7 +821,17 @@ def print_report(results: dict[str, dict[str, Any]]) -> None:
     print("\nbytes per article (orjson; state at the end, changelog and topic bytes over the run)")
     print(
         format_table(
-            ("set", "bucket state", "bucket log", "pending log", "settled log", "band topic", "join topic"),
+            (
+                "set",
+                "bucket state",
+                "signature state",
+                "bucket log",
+                "signature log",
+                "pending log",
+                "settled log",
+                "band topic",
+                "join topic",
+            ),
             state_rows,
         )
     )
@@ -782,7 +841,8 @@ def print_report(results: dict[str, dict[str, Any]]) -> None:
         orphans = s["pending_joins_left_without_article"]
         print(
             f"{name}: {s['buckets']:,} buckets, {s['bucket_entries']:,} entries ({stale:,} older than the "
-            f"window), largest {s['largest_bucket']}; {s['pending_joins_left']} pending joins left "
+            f"window), largest {s['largest_bucket']}; {s['signatures']:,} signatures "
+            f"({s['signatures_per_article']} per article); {s['pending_joins_left']} pending joins left "
             f"({orphans} without an article); false matches by kind {q['false_matches_by_kind'] or '{}'}; "
             f"{q['copies_pointing_at_the_original']:,} of {q['found']:,} found copies name the original; "
             f"{q['originals_marked_duplicate']} originals marked as duplicates"

@@ -43,6 +43,7 @@ from bench.common import (
     SiteInfo,
     format_table,
     machine_info,
+    process_cpu_s,
     run_bench,
     sized_bench_args,
     utc_timestamp,
@@ -93,6 +94,9 @@ def limit_pass(site: SiteInfo, processes: int, timeout_s: float) -> dict[str, An
     started = time.perf_counter()
     outcomes = extract_pages(pages, processes, timeout_s)
     seconds = time.perf_counter() - started
+    # The pool's processes are the forkserver's children, out of this process's accounting: count every
+    # core as busy for the whole pass, an upper bound on extraction's CPU per page.
+    cpu_s = processes * seconds
     articles = sum(1 for outcome in outcomes if isinstance(outcome, dict))
     return {
         "run": "limit: extraction alone",
@@ -100,6 +104,7 @@ def limit_pass(site: SiteInfo, processes: int, timeout_s: float) -> dict[str, An
         "articles": articles,
         "seconds": round(seconds, 2),
         "pages_per_s": round(len(pages) / seconds, 1),
+        "cpu_ms_per_page": {"extraction": round(1000 * cpu_s / len(pages), 2)},
     }
 
 
@@ -114,6 +119,11 @@ def _peak_rss_kb(pid: int) -> int:
         except OSError:
             continue
     return total
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and its live descendants (the extraction pool)."""
+    return sum(process_cpu_s(member) or 0.0 for member in [pid, *_children(pid)])
 
 
 def _children(pid: int) -> list[int]:
@@ -229,8 +239,16 @@ def pipeline_pass(
                 (f"worker-{number}", _spawn(["worker"], worker_overrides, state / f"worker-{number}.log"))
             )
         time.sleep(8)  # let the workers join their group before pages arrive
+        # CPU of every process on the machine's cores from the crawler's start to the last stored article.
+        measured = {name: process.pid for name, process in processes}
+        measured |= {"broker": broker.status().pid or 0, "site": site.pid or 0}
+        cpu_at_start = {name: _tree_cpu_s(pid) for name, pid in measured.items() if pid}
         crawler = _spawn(["crawl", "--once"], overrides, state / "crawler.log")
         processes.append(("crawler", crawler))
+        measured["crawler"] = crawler.pid
+        cpu_at_start["crawler"] = 0.0
+        cpu_seen: dict[str, float] = {}  # kept after a process exits (the crawler with --once)
+        cpu_at_last: dict[str, float] = {}
         store = state / "newsfeed.sqlite3"
         first = last = 0.0
         count = 0
@@ -238,11 +256,13 @@ def pipeline_pass(
         while time.monotonic() < deadline:
             for name, process in processes:
                 peaks[name] = max(peaks.get(name, 0), _peak_rss_kb(process.pid))
+            for name, pid in measured.items():
+                cpu_seen[name] = max(cpu_seen.get(name, 0.0), _tree_cpu_s(pid))
             current = _stored(store)
             now = time.monotonic()
             if current > count:
                 first = first or now
-                count, last = current, now
+                count, last, cpu_at_last = current, now, dict(cpu_seen)
             if count >= len(site.paths) or (count and now - last > 30):
                 break
             time.sleep(0.25)
@@ -257,6 +277,10 @@ def pipeline_pass(
             _stop(process)
         asyncio.run(delete_topics(settings))
     seconds = max(last - first, 1e-3)
+    cpu_ms_per_page = {
+        name: round(1000 * (cpu_at_last[name] - cpu_at_start.get(name, 0.0)) / max(count, 1), 2)
+        for name in cpu_at_last
+    }
     return {
         "run": label,
         "workers": workers,
@@ -267,6 +291,7 @@ def pipeline_pass(
         "peak_rss_mb": {name: round(kb / 1024, 1) for name, kb in peaks.items()},
         "broker_pid": broker_pid,
         "kafka_bytes_per_page": round(kafka_bytes / max(count, 1)),
+        "cpu_ms_per_page": cpu_ms_per_page,
     }
 
 
@@ -303,6 +328,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "limit": limit,
         "runs": runs,
         "ratio_pipeline_to_limit": round(full["pages_per_s"] / limit["pages_per_s"], 3),
+        # The best ratio any pipeline doing the same work per page could reach on these cores: extraction's
+        # CPU per page over the whole pipeline's (every process, the broker and the site included).
+        "cpu_ceiling_ratio": round(
+            limit["cpu_ms_per_page"]["extraction"] / max(sum(full["cpu_ms_per_page"].values()), 1e-9), 3
+        ),
         "half_load_p99_s": half["latency"].get("p99_s"),
         "machine": machine_info(),
     }
@@ -346,6 +376,10 @@ def render(result: dict[str, Any]) -> str:
             "",
             f"pipeline / limit: {result['ratio_pipeline_to_limit']:.3f} (goal 0.9); "
             f"p99 at half load: {result['half_load_p99_s']} s (goal 2 s)",
+            "CPU ms per page, full load: "
+            + ", ".join(f"{name} {ms}" for name, ms in result["runs"][0]["cpu_ms_per_page"].items())
+            + f"; extraction alone {result['limit']['cpu_ms_per_page']['extraction']}"
+            + f"; CPU ceiling of the ratio: {result['cpu_ceiling_ratio']:.3f}",
             "machine: {cores} cores, {cpu}, {python}".format(**result["machine"]),
         ]
     )

@@ -110,6 +110,10 @@ class WorkerSettings(BaseModel):
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = 6066
+    # RocksDB memory of all tables and partitions together, so that it does not grow with the state: one
+    # block cache (index and filter blocks included) and one budget for the write buffers (memtables).
+    rocksdb_block_cache_mb: int = Field(default=48, ge=1)
+    rocksdb_write_buffer_mb: int = Field(default=32, ge=2)
 
 
 class MetricsSettings(BaseModel):
@@ -136,7 +140,11 @@ class DedupSettings(BaseModel):
     window_days: float = Field(default=30.0, gt=0)
     max_bucket_entries: int = Field(default=64, ge=1)
     sweep_interval_s: float = Field(default=60.0, gt=0)
+    # Every interval a sweep of the buckets and signatures older than the window starts on each partition;
+    # the band-index agent carries it out, this many entries of each table per band message. At 1 M
+    # articles of state (~40 entries each) a pass then takes ~110 k articles, a few % of the window.
     bucket_sweep_interval_s: float = Field(default=3600.0, gt=0)
+    bucket_sweep_batch: int = Field(default=32, ge=1)
     settle_window_s: float = Field(default=6 * 3600.0, ge=0)
 
 
@@ -219,6 +227,22 @@ class TaggingSettings(BaseModel):
     reload_interval_s: float = Field(default=5.0, ge=0)
 
 
+class ArchiveSettings(BaseModel):
+    """The WARC archive of raw pages that `newsfeed archive` writes and `newsfeed replay` reads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Unset: no archive; `newsfeed replay` then never falls back to one.
+    dir: Path | None = None
+    # A file is closed (renamed, indexed) at whichever limit comes first.
+    rotate_bytes: int = Field(default=1024**3, ge=1)
+    rotate_seconds: float = Field(default=24 * 3600.0, gt=0)
+    # Progress is committed to this group for lag monitoring only; the Kafka offsets recorded in the
+    # archive itself decide where a restart resumes.
+    group_id: str = "newsfeed-archiver"
+    gzip_level: int = Field(default=6, ge=1, le=9)
+
+
 class Settings(BaseSettings):
     """Everything configurable, in one place. Environment beats the config file, which beats defaults."""
 
@@ -245,6 +269,7 @@ class Settings(BaseSettings):
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
     inputs: list[InputTopicSettings] = Field(default_factory=list)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
 
     @classmethod
     def settings_customise_sources(

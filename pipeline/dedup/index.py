@@ -3,6 +3,7 @@ per-article join of every band's verdict."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
@@ -10,13 +11,21 @@ from aiokafka.partitioner import murmur2
 
 from pipeline.clock import utc_iso
 from pipeline.dedup.clusters import Match, cluster_verdict, precedence_rank
-from pipeline.dedup.near import BANDS, Fingerprint, band_keys, fingerprint, similarity
+from pipeline.dedup.near import BANDS, b_bit_similarity, band_keys, fingerprint
+from pipeline.dedup.state import (
+    BucketMember,
+    StoredSignature,
+    bucket_member,
+    hash_prefix,
+    stored_signature_of,
+    unexpired,
+)
 from pipeline.records import Article, DedupVerdict, EnrichedArticle
 
 
 class BandRecord(TypedDict):
-    """One band of an article's signature (dedup_band.v1); also what a bucket keeps per member. A
-    message may carry several bands of one partition: `bands` and their bucket `keys`."""
+    """One band of an article's signature (dedup_band.v1). A message may carry several bands of one
+    partition: `bands` and their bucket `keys`. Buckets keep compact members (`pipeline.dedup.state`)."""
 
     id: str
     rank: str
@@ -120,38 +129,79 @@ def band_members(record: BandRecord) -> list[tuple[str | None, BandRecord]]:
     return singles
 
 
-def match_bucket(
-    members: list[BandRecord], incoming: BandRecord, *, window_s: float, max_entries: int
-) -> tuple[list[dict[str, Any]], list[BandRecord]]:
+def match_members(
+    members: list[BucketMember],
+    incoming: BandRecord,
+    mine: StoredSignature,
+    signature_of: Callable[[str], StoredSignature | None],
+    *,
+    window_s: float,
+    max_entries: int,
+) -> tuple[list[dict[str, Any]], list[BucketMember]]:
     """Verified copies of the incoming article among a bucket's members, and the bucket afterwards.
 
-    Members older than the window (in event time, relative to the incoming article) are dropped; the
-    article itself is never its own match, and is kept once however often it is replayed.
+    `mine` is the incoming article's stored signature, `signature_of` finds a member's. Members older than
+    the window (in event time, relative to the incoming article) are dropped, and so are members whose
+    signature a sweep has removed; the article itself is never its own match, and is kept once however
+    often it is replayed. An exact copy is reported with the incoming article's content hash, a near copy
+    with the start of its own (the join only compares it with the article's).
     """
     horizon = incoming["t"] - window_s
-    kept = [member for member in members if member["t"] >= horizon]
-    mine = Fingerprint.decode(incoming["sig"], incoming["n"])
+    own_hash = hash_prefix(incoming["hash"])
+    kept: list[BucketMember] = []
     matches = []
-    for member in kept:
-        if member["id"] == incoming["id"]:
+    present = False
+    for member in unexpired(members, horizon):
+        if member.id == incoming["id"]:
+            kept.append(member)
+            present = True
             continue
-        if member["hash"] == incoming["hash"]:
-            matches.append(_match(member, 1.0))
+        signature = signature_of(member.id)
+        if signature is None:
             continue
-        measured = similarity(mine, Fingerprint.decode(member["sig"], member["n"]))
+        kept.append(member)
+        if member.hash == own_hash:
+            matches.append(_match(member, incoming["hash"], 1.0))
+            continue
+        measured = b_bit_similarity(mine.values, mine.shingles, signature.values, signature.shingles)
         if measured.near_duplicate:
-            matches.append(_match(member, max(measured.jaccard, measured.containment)))
-    if not any(member["id"] == incoming["id"] for member in kept):
-        kept.append(incoming)
+            matches.append(_match(member, member.hash, max(measured.jaccard, measured.containment)))
+    if not present:
+        kept.append(bucket_member(incoming["rank"], incoming["t"], incoming["hash"]))
     return matches, _capped(kept, max_entries)
 
 
-def _capped(members: list[BandRecord], max_entries: int) -> list[BandRecord]:
+def match_bucket(
+    members: list[BandRecord], incoming: BandRecord, *, window_s: float, max_entries: int
+) -> tuple[list[dict[str, Any]], list[BandRecord]]:
+    """`match_members` for a bucket held in memory as whole band records (the offline run): the same
+    decisions, with each member's own record and content hash."""
+    records = {record["id"]: record for record in members}
+    records.setdefault(incoming["id"], incoming)
+    signatures: dict[str, StoredSignature] = {}
+
+    def signature_of(article_id: str) -> StoredSignature:
+        if article_id not in signatures:
+            record = records[article_id]
+            signatures[article_id] = stored_signature_of(record["sig"], record["n"], record["t"])
+        return signatures[article_id]
+
+    mine = stored_signature_of(incoming["sig"], incoming["n"], incoming["t"])
+    compact = [bucket_member(record["rank"], record["t"], record["hash"]) for record in members]
+    matches, kept = match_members(
+        compact, incoming, mine, signature_of, window_s=window_s, max_entries=max_entries
+    )
+    for match in matches:
+        match["hash"] = records[match["id"]]["hash"]
+    return matches, [records[member.id] for member in kept]
+
+
+def _capped(members: list[BucketMember], max_entries: int) -> list[BucketMember]:
     """The newest members, but always the most canonical one: a story copied by more sites than a bucket
     holds must not lose its original, or later copies would start a cluster of their own."""
     if len(members) <= max_entries:
         return members
-    best = min(members, key=lambda member: member["rank"])
+    best = min(members, key=lambda member: member.rank)
     newest = (
         [member for member in members if member is not best][-(max_entries - 1) :] if max_entries > 1 else []
     )
@@ -240,8 +290,8 @@ def verdict_if_complete(pending: PendingJoin) -> DedupVerdict | None:
     return cluster_verdict(article, pending["rank"], matches)
 
 
-def _match(member: BandRecord, measured: float) -> dict[str, Any]:
-    return {"id": member["id"], "rank": member["rank"], "hash": member["hash"], "similarity": measured}
+def _match(member: BucketMember, content_hash: str, measured: float) -> dict[str, Any]:
+    return {"id": member.id, "rank": member.rank, "hash": content_hash, "similarity": measured}
 
 
 def _epoch(iso: str) -> float:

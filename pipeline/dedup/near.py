@@ -24,6 +24,8 @@ SEED = 1
 MIN_JACCARD = 0.5
 MIN_CONTAINMENT = 0.8
 MIN_SHINGLES_FOR_CONTAINMENT = 30
+# The index keeps 16 of each value's 32 bits (b-bit MinHash): half the bytes, the same verdicts.
+STORED_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,39 @@ def band_keys(fp: Fingerprint) -> list[str]:
 
 def similarity(a: Fingerprint, b: Fingerprint) -> Similarity:
     jaccard = float(np.count_nonzero(a.hashvalues == b.hashvalues)) / NUM_PERM
-    smaller = min(a.shingles, b.shingles)
+    return estimated(jaccard, a.shingles, b.shingles)
+
+
+def low_bits(values: np.ndarray, bits: int = STORED_BITS) -> np.ndarray:
+    """The low `bits` of each MinHash value (b-bit MinHash): what the index stores per article."""
+    kept = values.astype(np.uint64) & np.uint64((1 << bits) - 1)
+    return kept.astype(np.uint16 if bits <= 16 else np.uint32)
+
+
+def b_bit_jaccard(a: np.ndarray, b: np.ndarray, bits: int = STORED_BITS) -> float:
+    """Jaccard estimated from two signatures cut to their low `bits`, corrected for chance agreement.
+
+    Two different values still agree in their low bits with probability 2^-bits, so the equal positions
+    overcount the positions whose full values agree; the estimate of those is (equal - n·c) / (1 - c).
+    It is a whole number of positions, so it is rounded: the estimate then stays on the 1/128 grid of a
+    full-width signature (and of MIN_JACCARD), and at 16 bits, where fewer than 0.002 chance agreements
+    are expected among 128 positions, it is the full-width estimate unless a chance agreement happened.
+    """
+    equal = int(np.count_nonzero(a == b))
+    chance = 2.0**-bits
+    agreeing = round((equal - NUM_PERM * chance) / (1.0 - chance))
+    return max(0, min(NUM_PERM, agreeing)) / NUM_PERM
+
+
+def b_bit_similarity(a: np.ndarray, a_shingles: int, b: np.ndarray, b_shingles: int) -> Similarity:
+    """`similarity` of two stored (b-bit) signatures."""
+    return estimated(b_bit_jaccard(a, b), a_shingles, b_shingles)
+
+
+def estimated(jaccard: float, a_shingles: int, b_shingles: int) -> Similarity:
+    """The Similarity of two bodies of these shingle counts whose estimated Jaccard is `jaccard`."""
+    smaller = min(a_shingles, b_shingles)
     if smaller < MIN_SHINGLES_FOR_CONTAINMENT:
         return Similarity(jaccard, 0.0)
-    shared = jaccard * (a.shingles + b.shingles) / (1.0 + jaccard)
+    shared = jaccard * (a_shingles + b_shingles) / (1.0 + jaccard)
     return Similarity(jaccard, min(1.0, shared / smaller))

@@ -21,7 +21,7 @@ from pipeline.raw.publisher import record_headers, reliable_producer
 from pipeline.records import dumps
 from pipeline.settings import Settings
 from pipeline.sink.jsonl_store import SinkItem
-from pipeline.sink.writer import SinkWriter
+from pipeline.sink.writer import SinkWriter, write_until_stored
 from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, decode_record
 
@@ -101,7 +101,10 @@ async def run_sink(
             for message, error in invalid:
                 await _dead_letter(producer, settings, message, error, clock)
                 counts[f"dead-letter:{error.reason}"] += 1
-            counts["stored"] += await asyncio.to_thread(writer.write, items)
+            stored = await write_until_stored(writer, items, stop)
+            if stored is None:
+                break  # stopped while a store was down: the batch is not committed, so it is read again
+            counts["stored"] += stored
             counts["retracted"] += sum(1 for item in items if item.record is None)
             # Only now is the batch safe in every store; a crash before this line re-reads it.
             await consumer.commit()

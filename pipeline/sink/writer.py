@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -12,6 +16,10 @@ from pipeline.settings import Settings
 from pipeline.sink.jsonl_store import JsonlStore, SinkItem
 from pipeline.sink.sqlite_store import SqliteStore
 from pipeline.sink.store import ArticleStore
+
+log = logging.getLogger(__name__)
+FIRST_RETRY_DELAY_S = 0.5
+MAX_RETRY_DELAY_S = 10.0
 
 
 def searchable_backend(settings: Settings) -> str:
@@ -81,3 +89,51 @@ class SinkWriter:
     def close(self) -> None:
         for store in self.stores:
             store.close()
+
+
+async def write_until_stored(
+    writer: SinkWriter,
+    items: Sequence[SinkItem],
+    stop: asyncio.Event | None = None,
+    *,
+    first_delay_s: float = FIRST_RETRY_DELAY_S,
+    max_delay_s: float = MAX_RETRY_DELAY_S,
+) -> int | None:
+    """`writer.write(items)` in a thread, retried with capped exponential backoff while a store is
+    unreachable (a database restart or network outage), so the batch waits instead of crashing the sink
+    or being skipped. Returns the number upserted, or None if `stop` was set before it could be written:
+    the caller must then not commit the batch's offsets, so it is read again after a restart.
+
+    Only operational errors (connection lost or refused, database locked) are retried: any other error is
+    a bug or a bad record, and retrying it forever would hide it.
+    """
+    from psycopg import OperationalError as PostgresOperationalError  # noqa: PLC0415 - psycopg when used
+
+    delay_s = first_delay_s
+    failures = 0
+    while True:
+        try:
+            stored = await asyncio.to_thread(writer.write, items)
+        except (PostgresOperationalError, sqlite3.OperationalError) as error:
+            failures += 1
+            log.warning(
+                "store write of %d record(s) failed (attempt %d), retrying in %.1f s: %s",
+                len(items),
+                failures,
+                delay_s,
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+            )
+            if stop is None:
+                await asyncio.sleep(delay_s)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay_s)
+                if stop.is_set():
+                    return None
+            delay_s = min(delay_s * 2, max_delay_s)
+            continue
+        if failures:
+            log.warning(
+                "store write of %d record(s) succeeded after %d failed attempt(s)", len(items), failures
+            )
+        return stored

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from pipeline.dedup.index import (
@@ -18,10 +19,21 @@ from pipeline.dedup.index import (
     bands_by_partition,
     canonical_message,
     corrected,
-    match_bucket,
+    match_members,
     new_pending,
     settled,
     verdict_if_complete,
+)
+from pipeline.dedup.state import (
+    SweepResult,
+    bucket_members,
+    encode_signature,
+    legacy_signatures,
+    signature_reader,
+    stored_bucket,
+    stored_signature_of,
+    swept_buckets,
+    swept_signatures,
 )
 from pipeline.extract.extractor import Skipped
 from pipeline.extract.pool import ExtractionPool, ExtractionTimeoutError, ExtractorCrashError, SharedPool
@@ -30,8 +42,8 @@ from pipeline.ops.metrics import EXTRACT_SECONDS, watch_outcomes
 from pipeline.raw.publisher import record_headers
 from pipeline.records import Article, EnrichedArticle, RawPage, dumps, loads
 from pipeline.sink.service import sink_items
-from pipeline.sink.writer import SinkWriter
-from pipeline.stream.app import Wiring
+from pipeline.sink.writer import SinkWriter, write_until_stored
+from pipeline.stream.app import Wiring, table_slice
 from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, decode_record
 from pipeline.stream.web import register_web
@@ -159,27 +171,87 @@ def register_agents(wiring: Wiring) -> None:
         async for event in stream.events():
             incoming: BandRecord = loads(event.message.value)
             watermark[0] = max(watermark[0], incoming["t"])
+            mine = stored_signature_of(incoming["sig"], incoming["n"], incoming["t"])
+            # Once per article and partition: this partition's buckets keep only its rank, time and hash.
+            wiring.signatures[incoming["id"]] = encode_signature(mine)
+            signature_of = signature_reader(wiring.signatures.get, {incoming["id"]: mine})
             found: list[dict[str, Any]] = []
             bands: list[int] = []
             for key, single in band_members(incoming):
                 bucket = key or event.message.key.decode()
-                matches, members = match_bucket(
-                    wiring.band_buckets.get(bucket) or [],
+                stored = wiring.band_buckets.get(bucket)
+                for article_id, signature in legacy_signatures(stored).items():
+                    wiring.signatures[article_id] = encode_signature(signature)
+                matches, members = match_members(
+                    bucket_members(stored),
                     single,
+                    mine,
+                    signature_of,
                     window_s=window_s,
                     max_entries=settings.dedup.max_bucket_entries,
                 )
-                wiring.band_buckets[bucket] = members
+                wiring.band_buckets[bucket] = stored_bucket(members)
                 found.extend(matches)
                 bands.append(single["band"])
             await wiring.dedup_join.send(
                 key=incoming["id"].encode(),
                 value=dumps({"kind": "bands", "bands": bands, "matches": found}),
             )
+            sweep_slice(event.message.partition)
+
+    # A sweep in progress, per partition: for each table not yet done, the last key swept (None: none yet).
+    sweeps: dict[int, dict[str, str | None]] = {}
+    sweepers: dict[str, tuple[Any, Callable[[Any, float], SweepResult]]] = {
+        "buckets": (wiring.band_buckets, swept_buckets),
+        "signatures": (wiring.signatures, swept_signatures),
+    }
+
+    def sweep_slice(partition: int) -> None:
+        """Carry this partition's sweep, if one is running, a slice further."""
+        cursors = sweeps.get(partition)
+        if cursors is None:
+            return
+        horizon = watermark[0] - window_s
+        batch = settings.dedup.bucket_sweep_batch
+        for name in list(cursors):
+            table, sweep = sweepers[name]
+            entries = table_slice(table, partition, cursors[name], batch)
+            result = sweep(entries, horizon)
+            for key, kept in result["rewrite"].items():
+                table[key] = kept
+            for key in result["delete"]:
+                table.pop(key, None)
+            outcomes[f"dedup:expired-{name}"] += len(result["rewrite"]) + len(result["delete"])
+            if len(entries) < batch:
+                del cursors[name]
+            else:
+                cursors[name] = entries[-1][0]
+        if not cursors:
+            del sweeps[partition]
+
+    # A sweep of settled entries in progress, per partition: the last key swept (None: none yet).
+    settled_sweeps: dict[int, str | None] = {}
+
+    def forget_settled_slice(partition: int) -> None:
+        """Carry this partition's sweep of settled articles a slice further, if one is running."""
+        if partition not in settled_sweeps:
+            return
+        batch = settings.dedup.bucket_sweep_batch
+        entries = table_slice(wiring.settled, partition, settled_sweeps[partition], batch)
+        now = wiring.clock().timestamp()
+        for key, entry in entries:
+            if entry is not None and entry["expires"] < now:
+                wiring.settled.pop(key, None)
+                outcomes["dedup:forgotten-settled"] += 1
+        if len(entries) < batch:
+            del settled_sweeps[partition]
+        else:
+            settled_sweeps[partition] = entries[-1][0]
 
     @app.agent(wiring.dedup_join, name="join")
     async def join(stream: Any) -> None:
         async for event in stream.events():
+            forget_settled_slice(event.message.partition)
             article_id = event.message.key.decode()
             message = loads(event.message.value)
             stored = wiring.pending_joins.get(article_id)
@@ -253,30 +325,20 @@ def register_agents(wiring: Wiring) -> None:
 
     @app.timer(settings.dedup.bucket_sweep_interval_s)  # type: ignore[untyped-decorator]
     async def expire_bucket_members() -> None:
-        """Drop members older than the window from buckets no new article has touched since."""
+        """Start a sweep of every partition's buckets and signatures older than the window (members of
+        buckets no new article has touched since). The band-index agent carries it out, a slice per band
+        message: Faust writes a table only while an event is processed, and on that event's partition."""
         if not watermark[0]:
             return
-        horizon = watermark[0] - window_s
-        changed: dict[str, list[BandRecord]] = {}
-        for scanned, (key, members) in enumerate(wiring.band_buckets.items(), start=1):
-            kept = [member for member in members if member["t"] >= horizon]
-            if len(kept) != len(members):
-                changed[key] = kept
-            if scanned % 1000 == 0:
-                await asyncio.sleep(0)  # a long sweep must not starve the agents
-        for key, kept in changed.items():
-            if kept:
-                wiring.band_buckets[key] = kept
-            else:
-                wiring.band_buckets.pop(key, None)
-        outcomes["dedup:expired-buckets"] += len(changed)
+        for partition in range(settings.topics.partitions):
+            sweeps.setdefault(partition, {"buckets": None, "signatures": None})
 
     @app.timer(settings.dedup.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def forget_settled() -> None:
-        now = wiring.clock().timestamp()
-        expired = [key for key, entry in wiring.settled.items() if entry["expires"] < now]
-        for key in expired:
-            wiring.settled.pop(key, None)
+        """Start a sweep of settled articles past their correction window on every partition; the join
+        agent carries it out a slice per message (a table is written only while an event is processed)."""
+        for partition in range(settings.topics.partitions):
+            settled_sweeps.setdefault(partition, None)
 
     if not settings.store.sink_in_worker:
         return  # a separate `newsfeed sink` process writes the stores
@@ -293,7 +355,8 @@ def register_agents(wiring: Wiring) -> None:
                     event = next(event for event in events if event.message is message)
                     await send_dead_letter(event, "sink", error.reason, error.detail)
                 if items:
-                    outcomes["stored"] += await asyncio.to_thread(writer.write, items)
+                    # No stop event: on shutdown Faust cancels the agent, ending the retries.
+                    outcomes["stored"] += await write_until_stored(writer, items) or 0
         finally:
             writer.close()
 

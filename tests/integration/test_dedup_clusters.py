@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pipeline.demo.content import ARTICLES, GAS_TRANSIT, INDIA_DEFENCE, IRAQ_STRIKES, SEED_ARTICLE, SITES
+from pipeline.dedup.index import band_records, partition_of
+from pipeline.demo.content import (
+    ARTICLES,
+    FLU_SEASON,
+    GAS_TRANSIT,
+    INDIA_DEFENCE,
+    IRAQ_STRIKES,
+    SEED_ARTICLE,
+    SITES,
+    SMART_SPEAKERS,
+    SYNDICATED_COPY,
+)
 from pipeline.ops.isolated import start_worker, stop_process
+from pipeline.ops.kafka import client_options, topic_partitions
 from pipeline.ops.lag import wait_until_drained
-from pipeline.records import RawPage, dumps, loads
+from pipeline.records import Article, RawPage, dumps, loads
+from pipeline.settings import Settings
 from tests.conftest import IsolatedPipeline
 from tests.kafka_helpers import produce, read_topic, wait_for_stable_group
-from tests.pages import demo_raw_pages, variant_raw_page
+from tests.pages import article_raw_page, demo_raw_pages, variant_raw_page
 
 pytestmark = pytest.mark.integration
 ORIGINALS = [SEED_ARTICLE, IRAQ_STRIKES, INDIA_DEFENCE, GAS_TRANSIT]
@@ -129,3 +144,101 @@ def test_a_restarted_worker_keeps_the_index_and_a_replay_adds_no_duplicates(
     _assert_clusters(after_replay)
     verdicts = {key: record["dedup"] for key, record in before_replay.items()}
     assert {key: record["dedup"] for key, record in after_replay.items()} == verdicts, "replay is idempotent"
+
+
+async def _changelog(settings: Settings, table: str) -> dict[tuple[int, str], bytes | None]:
+    """The last value of every key of a table's changelog, by (partition, key)."""
+    topic = f"{settings.worker.app_id}-{table}-changelog"
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    latest: dict[tuple[int, str], bytes | None] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(await topic_partitions(consumer, topic))]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                for record in batch:
+                    latest[(record.partition, loads(record.key))] = record.value
+    finally:
+        await consumer.stop()
+    return latest
+
+
+def _text(buckets: dict[tuple[int, str], bytes | None], partitions: int, key: str) -> str:
+    """A bucket's last value in its changelog, as text ("" when deleted)."""
+    return (buckets.get((partition_of(key.encode(), partitions), key)) or b"").decode()
+
+
+def test_a_sweep_drops_buckets_and_signatures_older_than_the_window(isolated: IsolatedPipeline) -> None:
+    """Stories of the 27th are out of a one-day window once a story of the 31st is indexed: the sweep the
+    timer starts removes them from every bucket and their signatures from every partition (tombstones in
+    the changelogs), carried out by the band-index agent a slice per band message."""
+    settings = isolated.settings
+    overrides = {
+        **isolated.overrides,
+        "dedup": {"window_days": 1, "bucket_sweep_interval_s": 1, "bucket_sweep_batch": 20},
+    }
+    worker = start_worker(overrides, isolated.state_dir / "worker.log")
+    old, trigger = [SMART_SPEAKERS, FLU_SEASON], GAS_TRANSIT
+    later = [SEED_ARTICLE, SYNDICATED_COPY, IRAQ_STRIKES, INDIA_DEFENCE]
+    try:
+        for stories in (old, [trigger]):
+            _publish(isolated, [article_raw_page(story) for story in stories])
+            assert asyncio.run(wait_until_drained(settings, timeout_s=120))
+        time.sleep(3)  # the timer starts a sweep of every partition; band messages carry it out
+        _publish(isolated, [article_raw_page(story) for story in later])
+        assert asyncio.run(wait_until_drained(settings, timeout_s=120))
+        current, _ = _current(isolated, len(old) + 1 + len(later))
+        buckets = asyncio.run(_changelog(settings, "dedup-band-buckets"))
+        signatures = asyncio.run(_changelog(settings, "dedup-signatures"))
+    finally:
+        assert stop_process(worker) == 0
+    by_title = {record["title"]: record for record in current.values()}
+    partitions = settings.topics.partitions
+    for story in [*old, trigger, *later]:
+        record: Article = by_title[story.title]
+        _, bands = band_records(record)
+        on = {partition_of(key.encode(), partitions) for key, _ in bands}
+        in_buckets = [key for key, _ in bands if record["id"] in _text(buckets, partitions, key)]
+        kept_signatures = [p for p in on if signatures[(p, record["id"])] is not None]
+        if story in old:
+            assert (in_buckets, kept_signatures) == ([], []), story.title
+        else:
+            assert (len(in_buckets), sorted(kept_signatures)) == (len(bands), sorted(on)), story.title
+
+
+def test_settled_articles_are_forgotten_after_their_correction_window(isolated: IsolatedPipeline) -> None:
+    """An article stays settled (correctable by a late canonical copy) for `settle_window_s`; then the sweep
+    the timer starts, carried out by the join agent a slice per message on the message's partition, deletes
+    it (a tombstone in the changelog), and the worker keeps going."""
+    settings = isolated.settings
+    overrides = {**isolated.overrides, "dedup": {"settle_window_s": 1, "sweep_interval_s": 1}}
+    worker = start_worker(overrides, isolated.state_dir / "worker.log")
+    early = [article_raw_page(story) for story in (SMART_SPEAKERS, FLU_SEASON)]
+    later = [article_raw_page(story) for story in (SEED_ARTICLE, IRAQ_STRIKES, INDIA_DEFENCE, GAS_TRANSIT)]
+    later += [page for page, _ in _variant_pages()]
+    try:
+        _publish(isolated, early)
+        assert asyncio.run(wait_until_drained(settings, timeout_s=120))
+        time.sleep(3)  # past the window, and the timer has started a sweep of every partition
+        _publish(isolated, later)
+        assert asyncio.run(wait_until_drained(settings, timeout_s=120))
+        current, _ = _current(isolated, len(early) + len(later))
+        settled = asyncio.run(_changelog(settings, "dedup-settled"))
+    finally:
+        assert stop_process(worker) == 0
+    partitions = settings.topics.partitions
+    early_urls = {page["url"] for page in early}
+    early_ids = [record["id"] for record in current.values() if record["url"] in early_urls]
+    later_ids = [record["id"] for record in current.values() if record["url"] not in early_urls]
+    # Only partitions that received join messages after the window were swept.
+    swept = {partition_of(article_id.encode(), partitions) for article_id in later_ids}
+    checked = [
+        article_id for article_id in early_ids if partition_of(article_id.encode(), partitions) in swept
+    ]
+    assert checked, "a later article shares a join partition with an early one"
+    last_value = {key: value for (_, key), value in settled.items()}
+    assert [last_value[article_id] for article_id in checked] == [None] * len(checked)
+    assert any(last_value[article_id] is not None for article_id in later_ids)
