@@ -159,6 +159,9 @@ def _app(state: ServerState) -> web.Application:
     async def to_metadata(request: web.Request) -> web.Response:
         raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
 
+    async def to_loopback(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"http://127.0.0.1:{request.url.port}/page")
+
     async def huge(request: web.Request) -> web.StreamResponse:
         chunk = b"x" * STREAM_CHUNK
         return await _stream(request, iter([chunk] * (HUGE_PAGE_BYTES // STREAM_CHUNK)), state)
@@ -215,6 +218,7 @@ def _app(state: ServerState) -> web.Application:
         "/loop-b": loop_b,
         "/chain/{remaining}": chain,
         "/to-metadata": to_metadata,
+        "/to-loopback": to_loopback,
         "/huge": huge,
         "/gzip-bomb": gzip_bomb,
         "/brotli-bomb": brotli_bomb,
@@ -652,6 +656,18 @@ async def test_name_resolving_to_loopback_is_blocked(
         error = await _fetch_error(strict, f"http://localhost:{server.port}/page", FetchPolicy())
     assert error.reason == "ssrf-blocked"
     assert connect_attempts == []
+
+
+async def test_redirect_from_an_allowed_name_to_loopback_is_blocked(
+    server: LocalServer, connect_attempts: list[Any]
+) -> None:
+    """Trusting a host name must not extend to whatever address one of its redirects names."""
+    async with crawler_session(FetchPolicy(), AddressPolicy(frozenset({"localhost"}))) as trusting:
+        error = await _fetch_error(trusting, f"http://localhost:{server.port}/to-loopback", FetchPolicy())
+    assert error.reason == "ssrf-blocked"
+    assert "127.0.0.1" in error.detail
+    assert len(connect_attempts) == 1, "only the allowed name's first hop is contacted"
+    assert server.state.request_headers == [], "the loopback page behind the redirect is never requested"
 
 
 async def test_allow_listed_name_is_fetched(server: LocalServer) -> None:
