@@ -92,7 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--to", dest="end", metavar="TIME", help="end of the range, exclusive (default: now)")
     replay.add_argument(
-        "--source", choices=["raw", "articles"], default="raw", help="topic to read (default raw)"
+        "--source",
+        choices=["raw", "articles", "warc"],
+        default="raw",
+        help="topic to read, or warc: the WARC files of --archive (default raw)",
+    )
+    replay.add_argument(
+        "--archive",
+        type=Path,
+        metavar="DIR",
+        help="WARC archive (ours or another crawler's files, e.g. CC-NEWS; default: archive.dir); a raw "
+        "replay reads what retention deleted from it",
     )
     replay.add_argument("--into", metavar="NAME", help="shadow target name (default: from the start time)")
     replay.add_argument(
@@ -106,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="with --rewind-live: print the offsets only")
     replay.add_argument("--yes", action="store_true", help="with --rewind-live: do not ask for confirmation")
     replay.set_defaults(handler=_replay)
+
+    archive = commands.add_parser(
+        "archive", help="write the raw-pages topic to WARC files (for replays past Kafka's retention)"
+    )
+    archive.add_argument("--dir", type=Path, metavar="DIR", help="archive directory (default: archive.dir)")
+    archive.add_argument(
+        "--until-idle", type=float, metavar="SECONDS", help="exit after this long without records"
+    )
+    archive.set_defaults(handler=_archive)
 
     postgres = commands.add_parser("postgres", help="run the local PostgreSQL server (Debian's packages)")
     postgres.add_argument("action", choices=["start", "stop", "status"])
@@ -365,12 +384,20 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         if args.rewind_live:
             return _rewind_live(args, settings, start)
         into = args.into or "from-" + start.strftime("%Y%m%dt%H%M")
-        options = ReplayOptions(start, end, args.source, into, main_store=args.main_store)
+        options = ReplayOptions(
+            start, end, args.source, into, main_store=args.main_store, archive=args.archive
+        )
         report = asyncio.run(run_replay(settings, options))
     except (ReplayRangeError, ValueError) as error:
         print(f"newsfeed replay: {error}", file=sys.stderr)
         return 2
     print(orjson.dumps(report.as_json()).decode())
+    if report.archive_reason:
+        print(
+            f"newsfeed replay: {report.counts['records:archive']} page(s) came from the archive "
+            f"{report.archive}, since {report.topic} no longer holds the start of the range",
+            file=sys.stderr,
+        )
     if not report.counts["records"]:
         print(
             f"newsfeed replay: no records in {report.topic} between {args.start} and {args.end or 'now'}",
@@ -382,6 +409,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 def _rewind_live(args: argparse.Namespace, settings: Settings, start: datetime) -> int:
     from pipeline.replay.rewind import RewindError, apply_rewind, plan_rewind  # noqa: PLC0415
 
+    if args.source == "warc":
+        print("newsfeed replay: --rewind-live moves offsets on a topic, not in an archive", file=sys.stderr)
+        return 2
     topic = settings.topics.raw_pages if args.source == "raw" else settings.topics.articles
     moves = asyncio.run(plan_rewind(settings, topic, start))
     print(f"rewind consumer group {settings.worker.app_id} on {topic} to {start.isoformat()}:")
@@ -403,6 +433,23 @@ def _rewind_live(args: argparse.Namespace, settings: Settings, start: datetime) 
         print(f"newsfeed replay: {error}", file=sys.stderr)
         return 1
     print(f"rewound {len(moves)} partition(s)")
+    return 0
+
+
+def _archive(args: argparse.Namespace, settings: Settings) -> int:
+    from pipeline.archive.archiver import ArchiveConfigError, run_archiver  # noqa: PLC0415
+    from pipeline.archive.files import ArchiveLockedError  # noqa: PLC0415
+
+    if args.dir is not None:
+        settings = settings.model_copy(
+            update={"archive": settings.archive.model_copy(update={"dir": args.dir})}
+        )
+    try:
+        counts = asyncio.run(run_archiver(settings, idle_exit_s=args.until_idle))
+    except (ArchiveConfigError, ArchiveLockedError) as error:
+        print(f"newsfeed archive: {error}", file=sys.stderr)
+        return 2
+    print(orjson.dumps({"outcomes": dict(counts)}).decode())
     return 0
 
 

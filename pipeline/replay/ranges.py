@@ -68,12 +68,18 @@ def _ms(moment: datetime) -> int:
 
 
 async def resolve_range(
-    consumer: AIOKafkaConsumer, topic: str, start: datetime, end: datetime | None
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    start: datetime,
+    end: datetime | None,
+    *,
+    check_retention: bool = True,
 ) -> RangePlan:
     """Offsets per partition for [start, end) (end: the topic's end now), looked up by timestamp.
 
     Raises RetentionError when records older than the oldest one left were deleted and the range starts
-    before it, and ReplayRangeError when the topic does not exist or the range is inverted.
+    before it (unless `check_retention` is off: then the plan covers what the topic still holds), and
+    ReplayRangeError when the topic does not exist or the range is inverted.
     """
     if end is not None and end <= start:
         raise ReplayRangeError(f"--to ({end.isoformat()}) must be later than --from ({start.isoformat()})")
@@ -83,7 +89,8 @@ async def resolve_range(
     partitions = [TopicPartition(topic, number) for number in numbers]
     beginnings = await consumer.beginning_offsets(partitions)
     ends = await consumer.end_offsets(partitions)
-    await _check_retention(consumer, topic, start, beginnings=beginnings, ends=ends)
+    if check_retention:
+        await _check_retention(consumer, topic, start, beginnings=beginnings, ends=ends)
     starts = await consumer.offsets_for_times(dict.fromkeys(partitions, _ms(start)))
     stops = await consumer.offsets_for_times(dict.fromkeys(partitions, _ms(end))) if end else {}
     spans = []

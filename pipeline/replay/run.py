@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import sys
 import time
@@ -9,14 +11,17 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from pipeline.archive.reader import OURS, ArchivedPage, Include, TimeRange, read_archive
+from pipeline.archive.warc_writer import KafkaPosition
 from pipeline.clock import Clock, utc_now
-from pipeline.contracts import contracts_for
+from pipeline.contracts import ContractError, contracts_for
 from pipeline.offline import dedup_verdicts, extract_pages
 from pipeline.ops.isolated import with_overrides
 from pipeline.ops.kafka import client_options
@@ -24,7 +29,7 @@ from pipeline.ops.topics import admin_client, resolved_topics
 from pipeline.raw.publisher import record_headers, reliable_producer
 from pipeline.records import Article, EnrichedArticle, RawPage, dumps
 from pipeline.replay.progress import Progress
-from pipeline.replay.ranges import RangePlan, resolve_range
+from pipeline.replay.ranges import RangePlan, ReplayRangeError, RetentionError, resolve_range
 from pipeline.settings import Settings
 from pipeline.sink.jsonl_store import SinkItem
 from pipeline.sink.writer import SinkWriter
@@ -32,7 +37,9 @@ from pipeline.stream.decode import InvalidRecordError, decode_record
 from pipeline.tag.enrich import enrich_article
 from pipeline.tag.taxonomy import load_taxonomy
 
-Source = Literal["raw", "articles"]
+# raw and articles: the topics; warc: the archive of raw pages (ours, or any crawler's WARC files).
+Source = Literal["raw", "articles", "warc"]
+log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 10 * 1024 * 1024
 READ_CHUNK = 500
 WRITE_BATCH = 500
@@ -46,6 +53,9 @@ class ReplayOptions:
     source: Source
     into: str
     main_store: bool = False
+    # The archive to read with source warc, or to fall back on when the raw topic's retention deleted the
+    # range's start (default: the settings' archive.dir).
+    archive: Path | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.into):
@@ -60,13 +70,22 @@ class ReplayReport:
     plan: RangePlan | None
     counts: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    start: datetime | None = None
+    end: datetime | None = None
+    source: Source = "raw"
+    # Set when pages came from the archive: where, and why (for a raw replay: the retention it made up for).
+    archive: Path | None = None
+    archive_reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         records = self.counts["records"]
         return {
+            "source": self.source,
             "source_topic": self.topic,
-            "from": self.plan.start.isoformat() if self.plan else None,
-            "to": self.plan.end.isoformat() if self.plan and self.plan.end else None,
+            "archive": str(self.archive) if self.archive else None,
+            "archive_reason": self.archive_reason,
+            "from": self.start.isoformat() if self.start else None,
+            "to": self.end.isoformat() if self.end else None,
             "partitions": {
                 str(span.partition.partition): [span.start, span.end]
                 for span in (self.plan.spans if self.plan else [])
@@ -124,34 +143,39 @@ async def run_replay(
     clock: Clock = utc_now,
     progress_stream: TextIO = sys.stderr,
 ) -> ReplayReport:
-    """Replay `options`' range of the raw-pages (or articles) topic through the stages."""
+    """Replay `options`' range of the raw-pages (or articles) topic, or of the archive, through the stages.
+
+    A raw replay whose range starts before what the topic still holds reads the deleted part from the
+    archive when one is configured: per partition, archived pages below the topic's first offset, then the
+    topic from there, in the one order of a replay."""
     started = time.monotonic()
-    topic = settings.topics.raw_pages if options.source == "raw" else settings.topics.articles
+    if options.end is not None and options.end <= options.start:
+        raise ReplayRangeError(
+            f"--to ({options.end.isoformat()}) must be later than --from ({options.start.isoformat()})"
+        )
+    topic = settings.topics.articles if options.source == "articles" else settings.topics.raw_pages
+    archive = options.archive or settings.archive.dir
     target_topic = shadow_topic(settings, options.into)
     target = settings if options.main_store else shadow_settings(settings, options.into)
     stores = [_store_name(target, backend) for backend in target.store.backends]
-    report = ReplayReport(topic, target_topic, stores, None)
-    consumer = AIOKafkaConsumer(
-        **client_options(settings.kafka),
-        # No group at all: it assigns partitions itself and never commits, so the live group's offsets
-        # are never touched. A group id would only add aiokafka's coordinator, whose routine can trip
-        # on a second assign() (aio-libs/aiokafka#796); the client id names the replay in broker logs.
-        client_id=f"{settings.worker.app_id}-replay-{options.into}",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        max_partition_fetch_bytes=MAX_RECORD_BYTES + 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        report.plan = plan = await resolve_range(consumer, topic, options.start, options.end)
-        if plan.upper_bound == 0:
-            report.seconds = time.monotonic() - started
-            return report
-        messages = await _read(consumer, plan, Progress(plan.upper_bound, progress_stream, label="read"))
-    finally:
-        await consumer.stop()
-    report.counts["records"] = len(messages)
-    articles = _articles(messages, options.source, settings, report.counts)
+    report = ReplayReport(topic, target_topic, stores, None, start=options.start, end=options.end)
+    report.source = options.source
+    if options.source == "warc":
+        if archive is None:
+            raise ReplayRangeError("--source warc needs --archive DIR (or archive.dir in the settings)")
+        if not archive.exists():
+            raise ReplayRangeError(f"archive {archive} does not exist")
+        report.topic, report.archive = f"archive {archive}", archive
+        read = await asyncio.to_thread(read_archive, archive, TimeRange(options.start, options.end))
+        report.counts.update(read.counts)
+        report.counts["records"] = len(read.pages)
+        pages = [item.page for item in _valid(read.pages, settings, report.counts)]
+    else:
+        pages = await _from_topic(settings, options, report, archive=archive, progress_stream=progress_stream)
+    if not report.counts["records"]:
+        report.seconds = time.monotonic() - started
+        return report
+    articles = _articles(pages, options.source, settings, report.counts)
     verdicts = dedup_verdicts(articles)
     taxonomy = load_taxonomy(settings.tagging.taxonomy_file)
     enriched = [enrich_article(article, verdicts[article["id"]], taxonomy, clock()) for article in articles]
@@ -162,6 +186,102 @@ async def run_replay(
     _store(target, enriched, target_topic, clock)
     report.seconds = time.monotonic() - started
     return report
+
+
+Ordered = tuple[tuple[int, int, int, int], Any]
+
+
+async def _from_topic(
+    settings: Settings,
+    options: ReplayOptions,
+    report: ReplayReport,
+    *,
+    archive: Path | None,
+    progress_stream: TextIO,
+) -> list[Any]:
+    """The range's records from the topic (and what retention deleted, from the archive), decoded, in
+    replay order."""
+    topic = report.topic
+    consumer = AIOKafkaConsumer(
+        **client_options(settings.kafka),
+        # No group at all: it assigns partitions itself and never commits, so the live group's offsets
+        # are never touched. A group id would only add aiokafka's coordinator, whose routine can trip
+        # on a second assign() (aio-libs/aiokafka#796); the client id names the replay in broker logs.
+        client_id=f"{settings.worker.app_id}-replay-{options.into}",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=MAX_RECORD_BYTES + 1024 * 1024,
+    )
+    first_offsets: dict[TopicPartition, int] | None = None
+    await consumer.start()
+    try:
+        try:
+            plan = await resolve_range(consumer, topic, options.start, options.end)
+        except RetentionError as error:
+            if options.source != "raw" or archive is None:
+                raise
+            report.archive, report.archive_reason = archive, str(error)
+            log.warning(
+                "%s no longer holds the range's start; reading what was deleted from %s", topic, archive
+            )
+            plan = await resolve_range(consumer, topic, options.start, options.end, check_retention=False)
+            first_offsets = await consumer.beginning_offsets([span.partition for span in plan.spans])
+        report.plan = plan
+        messages = (
+            await _read(consumer, plan, Progress(plan.upper_bound, progress_stream, label="read"))
+            if plan.upper_bound
+            else []
+        )
+    finally:
+        await consumer.stop()
+    report.counts["records"] = report.counts["records:topic"] = len(messages)
+    schema = "raw_page.v1" if options.source == "raw" else "article.v1"
+    ordered: list[Ordered] = [
+        # One order for every run: event time, then partition and offset (as archived pages of ours).
+        ((message.timestamp, OURS, message.partition, message.offset), record)
+        for message, record in _decoded(messages, schema, settings, report.counts)
+    ]
+    if first_offsets is not None and archive is not None:
+        read = await asyncio.to_thread(
+            read_archive,
+            archive,
+            TimeRange(options.start, options.end),
+            include=_deleted_from(topic, first_offsets),
+        )
+        report.counts.update(read.counts)
+        report.counts["records:archive"] = len(read.pages)
+        report.counts["records"] += len(read.pages)
+        ordered.extend((item.order, item.page) for item in _valid(read.pages, settings, report.counts))
+    ordered.sort(key=lambda item: item[0])
+    return [record for _, record in ordered]
+
+
+def _deleted_from(topic: str, first_offsets: dict[TopicPartition, int]) -> Include:
+    """Archived pages that the topic no longer holds: below their partition's first offset (or of a
+    partition it no longer has), and any other crawler's pages."""
+
+    def deleted(position: KafkaPosition | None) -> bool:
+        if position is None:
+            return True
+        if position.topic != topic:
+            return False
+        first = first_offsets.get(TopicPartition(topic, position.partition))
+        return first is None or position.offset < first
+
+    return deleted
+
+
+def _valid(pages: list[ArchivedPage], settings: Settings, counts: Counter[str]) -> list[ArchivedPage]:
+    contracts = contracts_for(settings.schemas_dir)
+    valid = []
+    for item in pages:
+        try:
+            contracts.validate(item.page, "raw_page.v1")
+        except ContractError:
+            counts["invalid:schema"] += 1
+            continue
+        valid.append(item)
+    return valid
 
 
 async def _read(consumer: AIOKafkaConsumer, plan: RangePlan, progress: Progress) -> list[Any]:
@@ -182,25 +302,28 @@ async def _read(consumer: AIOKafkaConsumer, plan: RangePlan, progress: Progress)
             if await consumer.position(tp) >= ends[tp]:
                 remaining.discard(tp)
     progress.finish()
-    # One order for every run: event time, then partition and offset.
-    messages.sort(key=lambda record: (record.timestamp, record.partition, record.offset))
     return messages
 
 
-def _articles(
-    messages: Sequence[Any], source: Source, settings: Settings, counts: Counter[str]
-) -> list[Article]:
+def _decoded(
+    messages: Sequence[Any], schema: str, settings: Settings, counts: Counter[str]
+) -> list[tuple[Any, Any]]:
+    """(message, record) for each message valid against `schema`; the others are counted."""
     contracts = contracts_for(settings.schemas_dir)
-    schema = "raw_page.v1" if source == "raw" else "article.v1"
-    decoded: list[Any] = []
+    decoded: list[tuple[Any, Any]] = []
     for message in messages:
         try:
-            decoded.append(decode_record(message.value, schema, contracts, MAX_RECORD_BYTES))
+            decoded.append((message, decode_record(message.value, schema, contracts, MAX_RECORD_BYTES)))
         except InvalidRecordError as error:
             counts[f"invalid:{error.reason}"] += 1
+    return decoded
+
+
+def _articles(records: list[Any], source: Source, settings: Settings, counts: Counter[str]) -> list[Article]:
+    """Articles from decoded records in replay order: raw pages (topic or archive) go through extraction."""
     if source == "articles":
-        return _unique(decoded)
-    pages: list[RawPage] = decoded
+        return _unique(records)
+    pages: list[RawPage] = records
     outcomes = extract_pages(
         pages, settings.worker.extraction_processes, settings.worker.extraction_timeout_s
     )

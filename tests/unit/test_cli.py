@@ -13,6 +13,7 @@ from pipeline.cli import build_parser, main
 
 SUBCOMMANDS = {
     "run",
+    "archive",
     "stats",
     "replay",
     "sink",
