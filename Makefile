@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 NEWSFEED := $(BIN)/newsfeed
 
-.PHONY: setup system-packages broker broker-stop demo test lint typecheck unit integration e2e clean
+.PHONY: setup system-packages broker broker-stop demo test soak lint typecheck unit integration e2e clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ e2e: broker
 
 test: lint typecheck broker
 	$(BIN)/pytest
+
+# Minutes of steady load, restart halfway; figures in .state/artifacts/soak.json. Not part of `test`.
+SOAK_MINUTES ?= 15
+soak: broker
+	$(BIN)/pytest -m soak tests/soak -p no:cacheprovider --soak-minutes $(SOAK_MINUTES)
 
 clean:
 	-$(NEWSFEED) broker stop

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
@@ -115,6 +117,45 @@ _OUTCOMES = OutcomeCollector()
 REGISTRY.register(_OUTCOMES)
 
 
+class EventLoopTasks(Collector):
+    """newsfeed_event_loop_tasks: tasks not yet done on the process's event loop, counted at scrape time so
+    that a slow task leak shows without periodic code in any role."""
+
+    name = "newsfeed_event_loop_tasks"
+    documentation = "Tasks not yet done on the process's event loop"
+
+    def __init__(self) -> None:
+        # The loop to count when scraped from a thread without one (the /metrics thread of `serve`).
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(self.name, self.documentation)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        loop: asyncio.AbstractEventLoop | None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        # all_tasks retries when another thread changes the task set mid-copy, so a scrape from the
+        # metrics thread is safe.
+        gauge = GaugeMetricFamily(self.name, self.documentation)
+        gauge.add_metric([], len(asyncio.all_tasks(loop)))
+        yield gauge
+
+
+_LOOP_TASKS = EventLoopTasks()
+REGISTRY.register(_LOOP_TASKS)
+
+
+def watch_event_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Count `loop`'s tasks when /metrics is scraped outside it (the worker's web server runs in its loop
+    and needs no call)."""
+    _LOOP_TASKS.loop = loop
+
+
 def watch_outcomes(role: str, tally: Tally[str] | Tally_, extra: Extra | None = None) -> None:
     """Expose `tally` (a Counter, or a function returning one) as the outcome metrics of `role`; a role
     watched again (a second run in one process) replaces its earlier source."""
@@ -124,7 +165,10 @@ def watch_outcomes(role: str, tally: Tally[str] | Tally_, extra: Extra | None = 
 
 def serve(host: str, port: int) -> bool:
     """Serve /metrics from a background thread (processes without a web server of their own); a busy
-    port is logged and the process goes on without an endpoint rather than failing its real work."""
+    port is logged and the process goes on without an endpoint rather than failing its real work. Called
+    from a running event loop, that loop's tasks are counted on the endpoint."""
+    with contextlib.suppress(RuntimeError):
+        watch_event_loop(asyncio.get_running_loop())
     try:
         start_http_server(port, addr=host, registry=REGISTRY)
     except OSError as error:
