@@ -50,7 +50,6 @@ import numpy as np
 import orjson
 import rocksdict
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from bench.common import RESULTS_DIR, format_table, machine_info, run_bench, utc_timestamp
 from bench.dedup_index import Writer, make_article, syndicate
@@ -73,7 +72,7 @@ from pipeline.ops.isolated import (
 )
 from pipeline.ops.kafka import client_options, cluster_answers, topic_partitions
 from pipeline.ops.lag import wait_until_drained
-from pipeline.ops.topics import admin_client, create_topics
+from pipeline.ops.topics import create_topics
 from pipeline.raw.publisher import record_headers
 from pipeline.records import Article, dumps, loads
 from pipeline.settings import Settings, load_settings
@@ -591,18 +590,6 @@ async def _enriched(settings: Settings, expected: int, timeout_s: float) -> dict
     return latest
 
 
-async def _delete_changelogs(settings: Settings, wiring_tables: Sequence[str]) -> None:
-    names = [f"{settings.worker.app_id}-{table}-changelog" for table in wiring_tables]
-    try:
-        async with admin_client(settings) as admin:
-            existing = set(await admin.list_topics())
-            doomed = [name for name in names if name in existing]
-            if doomed:
-                await asyncio.wait_for(admin.delete_topics(doomed), 30)
-    except (KafkaError, TimeoutError):
-        return
-
-
 TABLES = (
     "dedup-band-buckets",
     "dedup-signatures",
@@ -663,7 +650,6 @@ def worker_run(
         }
     finally:
         asyncio.run(delete_topics(settings))
-        asyncio.run(_delete_changelogs(settings, TABLES))
         if not keep:
             shutil.rmtree(state, ignore_errors=True)
     return result

@@ -25,7 +25,6 @@ from pipeline.crawl.urls import canonical_url
 from pipeline.extract.extractor import article_id
 from pipeline.ops.kafka import client_options, topic_partitions
 from pipeline.ops.lag import group_lag
-from pipeline.ops.topics import admin_client
 from pipeline.records import RawPage, dumps, loads
 from pipeline.settings import Settings
 from tests.kafka_helpers import wait_for_stable_group
@@ -196,15 +195,6 @@ def group_is_stable(settings: Settings, group_id: str, members: int, timeout_s: 
                 raise
             time.sleep(0.5)
     return False
-
-
-async def delete_app_topics(settings: Settings) -> None:
-    """Remove the topics Faust made for the worker's app (table changelogs, assignor), which the isolated
-    fixtures leave behind."""
-    async with admin_client(settings) as admin:
-        doomed = [name for name in await admin.list_topics() if name.startswith(f"{settings.worker.app_id}-")]
-        if doomed:
-            await asyncio.wait_for(admin.delete_topics(doomed), 60)
 
 
 def kill_process_group(process: subprocess.Popen[bytes]) -> None:

@@ -106,12 +106,14 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> i
 
 
 async def delete_topics(settings: Settings) -> None:
-    """Remove a run's topics (best effort: a left-over topic is harmless)."""
-    names = [topic.name for topic in resolved_topics(settings)]
+    """Remove a run's topics, and those Faust made for its app id (table changelogs, assignor), best
+    effort: a left-over topic is harmless, but thousands of them slow a shared broker's controller."""
+    names = {topic.name for topic in resolved_topics(settings)}
+    app_prefix = f"{settings.worker.app_id}-"
     try:
         async with admin_client(settings) as admin:
             existing = set(await admin.list_topics())
-            doomed = [name for name in names if name in existing]
+            doomed = sorted(name for name in existing if name in names or name.startswith(app_prefix))
             if doomed:
                 await asyncio.wait_for(admin.delete_topics(doomed), 30)
     except (KafkaError, TimeoutError):
