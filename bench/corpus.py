@@ -1692,39 +1692,46 @@ def corpus_app(corpus: Corpus) -> web.Application:
 
     Feed and sitemap links are absolute, built from the address the request came in on.
     """
-    slugs = {site.slug for site in corpus.sites}
-    encoded = {url: page.html.encode() for url, page in corpus.by_url.items()}
+    return growing_corpus_app(lambda: corpus)
+
+
+def growing_corpus_app(current: Callable[[], Corpus]) -> web.Application:
+    """`corpus_app` for a corpus that changes while served (a site publishing as it goes): every request
+    is answered from `current()`, so only its pages exist and its feeds list only them."""
 
     def base(request: web.Request) -> str:
         return f"{request.scheme}://{request.host}"
 
-    def site_of(request: web.Request) -> str:
+    def site_of(request: web.Request, corpus: Corpus) -> str:
         slug = request.match_info["site"]
-        if slug not in slugs:
+        if slug not in {site.slug for site in corpus.sites}:
             raise web.HTTPNotFound
         return slug
 
     async def article(request: web.Request) -> web.Response:
-        body = encoded.get(request.path)
-        if body is None:
+        page = current().by_url.get(request.path)
+        if page is None:
             raise web.HTTPNotFound
-        return web.Response(body=body, content_type="text/html", charset="utf-8")
+        return web.Response(body=page.html.encode(), content_type="text/html", charset="utf-8")
 
     async def home(request: web.Request) -> web.Response:
-        return web.Response(text=corpus.home_html(site_of(request)), content_type="text/html")
+        corpus = current()
+        return web.Response(text=corpus.home_html(site_of(request, corpus)), content_type="text/html")
 
     async def feed(request: web.Request) -> web.Response:
-        slug = site_of(request)
+        corpus = current()
+        slug = site_of(request, corpus)
         kind = "application/atom+xml" if SITES_BY_SLUG[slug].feed_format == "atom" else "application/rss+xml"
         return web.Response(text=corpus.feed_xml(slug, base(request)), content_type=kind)
 
     async def sitemap(request: web.Request) -> web.Response:
+        corpus = current()
         return web.Response(
-            text=corpus.sitemap_xml(site_of(request), base(request)), content_type="application/xml"
+            text=corpus.sitemap_xml(site_of(request, corpus), base(request)), content_type="application/xml"
         )
 
     async def robots(request: web.Request) -> web.Response:
-        return web.Response(text=corpus.robots_txt(base(request)), content_type="text/plain")
+        return web.Response(text=current().robots_txt(base(request)), content_type="text/plain")
 
     app = web.Application()
     app.router.add_get("/robots.txt", robots)

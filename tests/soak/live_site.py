@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.common import SpawnedServer
-from bench.corpus import SITES, SITES_BY_SLUG, Corpus, CorpusPage, generate_corpus
+from bench.corpus import SITES, Corpus, CorpusPage, generate_corpus, growing_corpus_app
 
 # A fifth of the corpus pages are syndicated copies of another site's story, so dedup has work to do.
 SYNDICATED_SHARE = 0.2
@@ -57,7 +57,6 @@ class _Publisher:
         self.max_interval_s = max_interval_s
         self.rng = random.Random(seed)
         self.released: list[Published] = []
-        self.released_paths: set[str] = set()
         self.snapshot = Corpus(seed=corpus.seed, sites=SITES, pages=())
 
     def release_next(self) -> None:
@@ -65,7 +64,6 @@ class _Publisher:
         page: CorpusPage = self.pages[index]
         source = page.syndicated_from
         self.released.append(Published(self.base + page.url, time.time(), source and self.base + source))
-        self.released_paths.add(page.url)
         # Feeds and sitemaps are built from this snapshot; a new tuple per release keeps readers consistent.
         self.snapshot = Corpus(seed=self.seed, sites=SITES, pages=self.pages[: index + 1])
 
@@ -73,47 +71,6 @@ class _Publisher:
         for _ in self.pages:
             self.release_next()
             await asyncio.sleep(self.rng.uniform(self.min_interval_s, self.max_interval_s))
-
-
-def _app(publisher: _Publisher, corpus: Corpus) -> web.Application:
-    encoded = {page.url: page.html.encode() for page in corpus.pages}
-
-    def base(request: web.Request) -> str:
-        return f"{request.scheme}://{request.host}"
-
-    def site_of(request: web.Request) -> str:
-        slug = request.match_info["site"]
-        if slug not in SITES_BY_SLUG:
-            raise web.HTTPNotFound
-        return slug
-
-    async def article(request: web.Request) -> web.Response:
-        if request.path not in publisher.released_paths:
-            raise web.HTTPNotFound
-        return web.Response(body=encoded[request.path], content_type="text/html", charset="utf-8")
-
-    async def home(request: web.Request) -> web.Response:
-        return web.Response(text=publisher.snapshot.home_html(site_of(request)), content_type="text/html")
-
-    async def feed(request: web.Request) -> web.Response:
-        slug = site_of(request)
-        kind = "application/atom+xml" if SITES_BY_SLUG[slug].feed_format == "atom" else "application/rss+xml"
-        return web.Response(text=publisher.snapshot.feed_xml(slug, base(request)), content_type=kind)
-
-    async def sitemap(request: web.Request) -> web.Response:
-        text = publisher.snapshot.sitemap_xml(site_of(request), base(request))
-        return web.Response(text=text, content_type="application/xml")
-
-    async def robots(request: web.Request) -> web.Response:
-        return web.Response(text=publisher.snapshot.robots_txt(base(request)), content_type="text/plain")
-
-    app = web.Application()
-    app.router.add_get("/robots.txt", robots)
-    app.router.add_get("/{site}/", home)
-    app.router.add_get("/{site}/feed.xml", feed)
-    app.router.add_get("/{site}/sitemap.xml", sitemap)
-    app.router.add_get("/{site}/news/{slug}.html", article)
-    return app
 
 
 def serve_live_site(
@@ -132,7 +89,7 @@ async def _serve(
     sock.bind(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     publisher = _Publisher(corpus, base, min_interval_s, max_interval_s, seed)
-    runner = web.AppRunner(_app(publisher, corpus), access_log=None)
+    runner = web.AppRunner(growing_corpus_app(lambda: publisher.snapshot), access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock, backlog=1024).start()
     publishing = asyncio.create_task(publisher.run())
