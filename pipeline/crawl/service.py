@@ -77,9 +77,8 @@ async def crawl(settings: Settings, feeds: list[str], *, once: bool) -> CrawlCou
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     producer = reliable_producer(settings)
-    writer = AtomicWriter(
-        transactional_producer(settings, f"{crawl_settings.group_id}-{crawl_settings.node_id}")
-    )
+    transactional_id = f"{crawl_settings.group_id}-{crawl_settings.node_id}"
+    writer = AtomicWriter(lambda: transactional_producer(settings, transactional_id))
     await producer.start()
     await writer.start()
     try:

@@ -489,8 +489,12 @@ def _digest(path: Path) -> str:
 
 
 def _kafka_uuid() -> str:
-    """A cluster id in Kafka's format: a random UUID as unpadded URL-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A cluster id in Kafka's format: a random UUID as unpadded URL-safe base64, never starting with "-"
+    (the storage tool would read it as an option; Kafka's own Uuid.randomUuid draws again too)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java_properties_value(value: str) -> str:

@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    ProducerFenced,
+    RecordListTooLargeError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
 
 from pipeline.ops.kafka import client_options
 from pipeline.raw.publisher import MAX_REQUEST_BYTES, PRODUCER_BATCH_BYTES
@@ -45,15 +54,46 @@ def transactional_producer(settings: Settings, transactional_id: str) -> AIOKafk
     )
 
 
-class AtomicWriter:
-    """Groups concurrent writes into short transactions; `write` returns once its transaction committed."""
+# Retrying these cannot help: the writers of the batch are told, one transaction each, which record it was.
+REJECTED_RECORD_ERRORS: tuple[type[Exception], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+)
+# Another process holds this transactional id (or may not use it): its writes must not be replayed here.
+FATAL_ERRORS: tuple[type[Exception], ...] = (ProducerFenced, TransactionalIdAuthorizationFailed)
 
-    def __init__(self, producer: AIOKafkaProducer, *, max_batch: int = 200, max_wait_s: float = 0.02) -> None:
-        self._producer = producer
+Batch = list[tuple[list[OutgoingRecord], "asyncio.Future[None]"]]
+
+
+class AtomicWriter:
+    """Groups concurrent writes into short transactions; `write` returns once its transaction committed.
+
+    A transaction that fails for any other reason (the broker away or restarted, a lost producer state:
+    `OutOfOrderSequenceNumber`, `UnknownProducerId`) is retried on a new producer, with backoff, for as long
+    as it takes: the new producer's `init_transactions` aborts whatever the old one left open, so readers
+    that read committed records never see a record twice. Meanwhile writers wait, which holds the crawl.
+    """
+
+    def __init__(
+        self,
+        new_producer: Callable[[], AIOKafkaProducer],
+        *,
+        max_batch: int = 200,
+        max_wait_s: float = 0.02,
+        first_backoff_s: float = 0.5,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self._new_producer = new_producer
+        self._producer = new_producer()
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
+        self._first_backoff_s = first_backoff_s
+        self._max_backoff_s = max_backoff_s
         self._queue: asyncio.Queue[tuple[list[OutgoingRecord], asyncio.Future[None]]] = asyncio.Queue()
         self._runner: asyncio.Task[None] | None = None
+        self.retries = 0
 
     async def start(self) -> None:
         await self._producer.start()
@@ -83,29 +123,82 @@ class AtomicWriter:
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))
                 except TimeoutError:
                     break
-            await self._commit(batch)
+            try:
+                await self._commit_until_done(batch)
+            except asyncio.CancelledError:
+                _fail(batch, RuntimeError("the writer stopped before the transaction committed"))
+                raise
 
-    async def _commit(self, batch: list[tuple[list[OutgoingRecord], asyncio.Future[None]]]) -> None:
-        try:
-            async with self._producer.transaction():
-                sends = [
-                    await self._producer.send(
-                        record.topic,
-                        value=record.value,
-                        key=record.key,
-                        partition=record.partition,
-                        headers=record.headers,
-                    )
-                    for records, _ in batch
-                    for record in records
-                ]
-                await asyncio.gather(*sends)
-        except Exception as error:  # the writers learn why their records were not written
-            log.warning("transaction of %d writes failed: %s", len(batch), error)
+    async def _commit_until_done(self, batch: Batch) -> None:
+        backoff_s = self._first_backoff_s
+        while True:
+            try:
+                await self._commit(batch)
+            except REJECTED_RECORD_ERRORS as error:
+                if len(batch) == 1:
+                    log.warning("transaction refused: %s", error)
+                    _fail(batch, error)
+                    return
+                for write in batch:
+                    await self._commit_until_done([write])
+                return
+            except FATAL_ERRORS as error:
+                log.error("transactional producer cannot go on: %s", error)
+                _fail(batch, error)
+                return
+            except Exception as error:  # any other failure is retried on a new producer
+                self.retries += 1
+                log.warning(
+                    "transaction of %d writes failed (%s: %s); retrying in %.1f s on a new producer",
+                    len(batch),
+                    type(error).__name__,
+                    error,
+                    backoff_s,
+                )
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, self._max_backoff_s)
+                await self._replace_producer()
+                continue
             for _, done in batch:
                 if not done.done():
-                    done.set_exception(error)
+                    done.set_result(None)
             return
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)
+
+    async def _commit(self, batch: Batch) -> None:
+        async with self._producer.transaction():
+            sends = [
+                await self._producer.send(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    partition=record.partition,
+                    headers=record.headers,
+                )
+                for records, _ in batch
+                for record in records
+            ]
+            await asyncio.gather(*sends)
+
+    async def _replace_producer(self) -> None:
+        """Stop the failed producer and start another with the same transactional id (until one starts)."""
+        with contextlib.suppress(Exception):
+            await self._producer.stop()
+        backoff_s = self._first_backoff_s
+        while True:
+            self._producer = self._new_producer()
+            try:
+                await self._producer.start()
+                return
+            except Exception as error:  # the broker may still be away: try again
+                log.warning("transactional producer did not start (%s); again in %.1f s", error, backoff_s)
+                with contextlib.suppress(Exception):
+                    await self._producer.stop()
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, self._max_backoff_s)
+
+
+def _fail(batch: Batch, error: BaseException) -> None:
+    """The writers learn why their records were not written."""
+    for _, done in batch:
+        if not done.done():
+            done.set_exception(error)

@@ -20,6 +20,7 @@ from faust.streams import current_event
 from pipeline.clock import utc_now
 from pipeline.contracts import Contracts, contracts_for
 from pipeline.settings import Settings
+from pipeline.stream.transport import transport_url
 
 
 @dataclass
@@ -43,15 +44,11 @@ class Wiring:
     settled: Any
 
 
-def faust_broker_url(bootstrap_servers: str) -> str:
-    return ";".join(f"kafka://{server.strip()}" for server in bootstrap_servers.split(","))
-
-
 def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wiring:
     """A Faust app with the pipeline's agents; nothing starts until a Worker runs it."""
     app = faust.App(
         settings.worker.app_id,
-        broker=faust_broker_url(settings.kafka.bootstrap_servers),
+        broker=transport_url(settings.kafka.bootstrap_servers),
         broker_credentials=_credentials(settings),
         store=f"{STORE_SCHEME}://",
         datadir=str(settings.worker.data_dir),

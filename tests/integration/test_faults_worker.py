@@ -78,12 +78,6 @@ def _logs(state_dir: Path) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap (#11): after the rebalance that follows a kill, faust-streaming 0.15.3 sometimes "
-    "commits an offset past a record the surviving worker never processed (1-4 of 300 articles in about "
-    "a third of runs)",
-)
 def test_a_worker_killed_mid_stream_loses_and_duplicates_no_article(
     pipeline_of_eight: IsolatedPipeline, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

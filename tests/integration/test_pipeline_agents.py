@@ -11,6 +11,7 @@ from pipeline.contracts import contracts_for
 from pipeline.demo.content import ARTICLES, SEED_ARTICLE, SITES, SYNDICATED_COPY
 from pipeline.ops.isolated import start_worker, stop_process
 from pipeline.ops.lag import wait_until_drained
+from pipeline.raw.atomic_writer import transactional_producer
 from pipeline.records import dumps, loads
 from pipeline.sink.sqlite_store import SqliteStore
 from tests.conftest import IsolatedPipeline
@@ -106,3 +107,28 @@ def test_replaying_a_page_never_makes_it_a_duplicate_of_itself(
         assert next(store.articles())["fetched_at"] == "2026-01-02T00:00:00+00:00"
     finally:
         store.close()
+
+
+def test_pages_of_an_aborted_transaction_are_never_processed(
+    isolated: IsolatedPipeline, worker: None
+) -> None:
+    settings = isolated.settings
+    aborted, committed = article_raw_page(ARTICLES[1]), article_raw_page(ARTICLES[2])
+
+    async def write_both() -> None:
+        producer = transactional_producer(settings, f"{settings.worker.app_id}-aborting-crawler")
+        await producer.start()
+        try:
+            # One partition: the committed page comes after the aborted one.
+            for page, commit in ((aborted, False), (committed, True)):
+                await producer.begin_transaction()
+                await producer.send_and_wait(settings.topics.raw_pages, dumps(page), partition=0)
+                await (producer.commit_transaction() if commit else producer.abort_transaction())
+        finally:
+            await producer.stop()
+
+    asyncio.run(write_both())
+    assert asyncio.run(wait_until_drained(settings, timeout_s=120))
+
+    articles = asyncio.run(read_topic(settings, settings.topics.articles, 2, timeout_s=10))
+    assert [loads(record.value)["url"] for record in articles] == [committed["url"]]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import ssl
 import stat
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
-from pipeline.ops.broker import BrokerError, LocalBroker
+from pipeline.ops.broker import BrokerError, LocalBroker, _kafka_uuid
 from pipeline.ops.kafka import client_options
 from pipeline.settings import PROJECT_DIR, BrokerSettings
 
@@ -243,3 +244,12 @@ def _handshake(broker: LocalBroker, server_name: str) -> None:
         if not pending:
             return
     raise AssertionError("the TLS handshake did not finish")
+
+
+def test_cluster_ids_never_start_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first draw encodes to "-" first: the storage tool would take it for an option.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(int=7)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
+    cluster_id = _kafka_uuid()
+    assert not cluster_id.startswith("-")
+    assert len(cluster_id) == 22

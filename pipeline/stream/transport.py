@@ -1,0 +1,88 @@
+"""Faust's Kafka transport: read committed records only, and never commit past a record in flight."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from faust.transport.drivers import TRANSPORTS
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+TRANSPORT_SCHEME = "newsfeed-kafka"
+
+
+def lowest_in_flight(unacked: Iterable[Any]) -> dict[TP, int]:
+    """Per partition, the lowest offset of a record a stream has taken and not yet acknowledged."""
+    floors: dict[TP, int] = {}
+    for message in list(unacked):
+        if message.acked:
+            continue
+        tp, offset = message.tp, message.offset
+        if tp not in floors or offset < floors[tp]:
+            floors[tp] = offset
+    return floors
+
+
+class AtLeastOnceConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, but an offset is committed only below every record still in flight.
+
+    With several actors on one agent, records of a partition are acknowledged out of order. Faust commits
+    the run of acknowledged offsets after the last commit, and lets a single missing offset at its head
+    pass as a gap of a compacted or transactional topic (faust-streaming#606): a slow record is then
+    committed over while it is processed, and lost if the worker dies before it is done. Here the offsets
+    at and above the lowest record in flight are held back until that record is acknowledged.
+    """
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def _filter_committable_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
+        floors = lowest_in_flight(self._unacked_messages)
+        committable: dict[TP, int] = {}
+        for tp in tps:
+            offset = self._new_offset_below(tp, floors.get(tp))
+            if offset is not None and self._should_commit(tp, offset):
+                committable[tp] = offset
+        return committable
+
+    def _new_offset_below(self, tp: TP, floor: int | None) -> int | None:
+        """Faust's next commit offset for `tp`, computed over the acknowledged offsets below `floor`."""
+        if floor is None:
+            return self._new_offset(tp)
+        acked: list[int] = self._acked[tp]
+        held = [offset for offset in acked if offset > floor]
+        acked[:] = [offset for offset in acked if offset < floor]
+        try:
+            offset = self._new_offset(tp) if acked else None
+        finally:
+            acked.extend(held)
+        return offset
+
+
+class ReadCommittedConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, reading only committed records: the crawler writes raw pages in
+    transactions, and a page of an aborted transaction is written again by the retry that follows."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka hands the isolation level to its fetcher in start(); Faust sets it only for exactly_once.
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+
+class AtLeastOnceTransport(faust_aiokafka.Transport):
+    """The aiokafka transport with `AtLeastOnceConsumer`."""
+
+    Consumer = AtLeastOnceConsumer
+
+
+def register_transport() -> None:
+    """Make `newsfeed-kafka://` broker URLs use `AtLeastOnceTransport`."""
+    TRANSPORTS.aliases.setdefault(TRANSPORT_SCHEME, f"{__name__}:AtLeastOnceTransport")
+
+
+def transport_url(bootstrap_servers: str) -> str:
+    """Faust's broker URL for the bootstrap servers, on `AtLeastOnceTransport`."""
+    register_transport()
+    return ";".join(f"{TRANSPORT_SCHEME}://{server.strip()}" for server in bootstrap_servers.split(","))
