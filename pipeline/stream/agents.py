@@ -43,7 +43,7 @@ from pipeline.raw.publisher import record_headers
 from pipeline.records import Article, EnrichedArticle, RawPage, dumps, loads
 from pipeline.sink.service import sink_items
 from pipeline.sink.writer import SinkWriter, write_until_stored
-from pipeline.stream.app import Wiring, table_slice
+from pipeline.stream.app import Wiring, rocksdb_memory, table_slice
 from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, decode_record
 from pipeline.stream.web import register_web
@@ -59,7 +59,7 @@ outcomes: Counter[str] = Counter()
 def register_agents(wiring: Wiring) -> None:
     """Attach the extract, enrich and sink agents to the app, and its web pages."""
     app, settings = wiring.app, wiring.settings
-    watch_outcomes("worker", outcomes)
+    watch_outcomes("worker", outcomes, lambda: rocksdb_memory(settings))
     register_web(wiring)
 
     async def send_dead_letter(event: Any, stage: str, reason: str, error: str) -> None:

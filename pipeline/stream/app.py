@@ -146,6 +146,16 @@ def shared_memory(cache_bytes: int, write_buffer_bytes: int) -> tuple[rocksdict.
     return rocksdict.Cache(cache_bytes), rocksdict.WriteBufferManager(write_buffer_bytes, False)
 
 
+def rocksdb_memory(settings: Settings) -> dict[str, float]:
+    """Bytes held now by the worker's shared block cache and its memtables (bounded by their budgets)."""
+    options = rocksdb_options(settings)
+    cache, write_buffers = shared_memory(options["block_cache_size"], options["write_buffer_budget"])
+    return {
+        "newsfeed_rocksdb_block_cache_bytes": float(cache.get_usage()),
+        "newsfeed_rocksdb_memtable_bytes": float(write_buffers.get_usage()),
+    }
+
+
 class BoundedRocksDBOptions(RocksDBOptions):
     """Faust's RocksDB options, but with one block cache and one memtable budget for all databases.
 

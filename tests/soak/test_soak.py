@@ -125,10 +125,16 @@ class ProcessSample:
     fd_kinds: dict[str, int]
     threads: int
     tasks: int | None = None
+    # The worker's RocksDB block cache and memtables (its /metrics): memory that fills up to a fixed budget.
+    rocksdb_mb: float | None = None
 
     @property
     def fds_besides_state(self) -> int:
         return self.fds - self.fd_kinds.get("state", 0)
+
+    @property
+    def rss_besides_rocksdb_mb(self) -> float | None:
+        return None if self.rocksdb_mb is None else round(self.rss_mb - self.rocksdb_mb, 2)
 
 
 def _fd_kind(target: str, state_dir: str) -> str:
@@ -167,17 +173,25 @@ def _process_sample(pid: int, state_dir: Path) -> ProcessSample | None:
     )
 
 
-def _tasks_at(port: int) -> int | None:
-    """newsfeed_event_loop_tasks from a role's /metrics, or None while it does not answer."""
+ROCKSDB_GAUGES = {"newsfeed_rocksdb_block_cache_bytes", "newsfeed_rocksdb_memtable_bytes"}
+
+
+def _metrics_at(port: int) -> tuple[int | None, float | None]:
+    """newsfeed_event_loop_tasks and the RocksDB memory (MB; the worker's only) from a role's /metrics, or
+    None for what it does not answer."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # loopback
             text = response.read().decode()
     except (OSError, ValueError):
-        return None
+        return None, None
+    tasks, rocksdb_bytes = None, []
     for family in text_string_to_metric_families(text):
         if family.name == "newsfeed_event_loop_tasks" and family.samples:
-            return int(family.samples[0].value)
-    return None
+            tasks = int(family.samples[0].value)
+        elif family.name in ROCKSDB_GAUGES and family.samples:
+            rocksdb_bytes.append(family.samples[0].value)
+    rocksdb_mb = round(sum(rocksdb_bytes) / 1024 / 1024, 2) if rocksdb_bytes else None
+    return tasks, rocksdb_mb
 
 
 # --- Kafka and the store ----------------------------------------------------------------------------
@@ -336,7 +350,7 @@ class Sampler:
                 role, sample = _role(child), _process_sample(child, self.state_dir)
                 if role is None or sample is None:
                     continue
-                sample.tasks = _tasks_at(self.ports[role])
+                sample.tasks, sample.rocksdb_mb = _metrics_at(self.ports[role])
                 processes[role] = sample
                 if role == "worker":
                     extraction = [
@@ -417,10 +431,19 @@ def rss_slopes(samples: Sequence[Sample], phases: Phases, roles: Sequence[str]) 
         for role in roles:
             points = [(s.t_s, v) for s in in_window if (v := _value(role, "rss_mb")(s)) is not None]
             anon = [(s.t_s, v) for s in in_window if (v := _value(role, "rss_anon_mb")(s)) is not None]
+            besides = [
+                (s.t_s, v) for s in in_window if (v := _value(role, "rss_besides_rocksdb_mb")(s)) is not None
+            ]
+            rocksdb = [(s.t_s, v) for s in in_window if (v := _value(role, "rocksdb_mb")(s)) is not None]
             slope, anon_slope = slope_per_minute(points), slope_per_minute(anon)
+            besides_slope = slope_per_minute(besides)
             slopes.setdefault(role, {})[name] = {
                 "mb_per_min": None if slope is None else round(slope, 3),
                 "anon_mb_per_min": None if anon_slope is None else round(anon_slope, 3),
+                # The worker: what RSS does besides RocksDB's cache and memtables filling their budget.
+                "besides_rocksdb_mb_per_min": None if besides_slope is None else round(besides_slope, 3),
+                "rocksdb_mb_first": rocksdb[0][1] if rocksdb else None,
+                "rocksdb_mb_last": rocksdb[-1][1] if rocksdb else None,
                 "from_s": round(window_start, 1),
                 "to_s": round(end, 1),
                 "points": len(points),
@@ -536,7 +559,14 @@ def summary_table(figures: dict[str, Any]) -> str:
     lines = [
         f"{key.replace('_', ' ')}: {value}" for key, value in (figures["facts"] | figures["lag"]).items()
     ]
-    return "\n".join([table, "", *lines])
+    worker = figures["rss_slope_mb_per_min"].get("worker", {})
+    rocksdb = [
+        f"worker {half}: RSS besides RocksDB {h['besides_rocksdb_mb_per_min']} MB/min; RocksDB cache and "
+        f"memtables {_mb(h['rocksdb_mb_first'])} → {_mb(h['rocksdb_mb_last'])} MB"
+        for half, h in worker.items()
+        if h.get("besides_rocksdb_mb_per_min") is not None
+    ]
+    return "\n".join([table, "", *rocksdb, *lines])
 
 
 # --- the test ---------------------------------------------------------------------------------------
