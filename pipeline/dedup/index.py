@@ -11,7 +11,7 @@ from aiokafka.partitioner import murmur2
 
 from pipeline.clock import utc_iso
 from pipeline.dedup.clusters import Match, cluster_verdict, precedence_rank
-from pipeline.dedup.near import BANDS, b_bit_similarity, band_keys, fingerprint
+from pipeline.dedup.near import BANDS, Fingerprint, b_bit_similarity, band_keys, fingerprint
 from pipeline.dedup.state import (
     BucketMember,
     StoredSignature,
@@ -58,9 +58,10 @@ def event_time(article: Article) -> float:
     return 0.0
 
 
-def band_records(article: Article) -> tuple[str, list[tuple[str, BandRecord]]]:
-    """The article's precedence rank and one (band key, record) per LSH band."""
-    fp = fingerprint(article["text"])
+def band_records(article: Article, fp: Fingerprint | None = None) -> tuple[str, list[tuple[str, BandRecord]]]:
+    """The article's precedence rank and one (band key, record) per LSH band; `fp` is the fingerprint of
+    its text when it is known already (computed where it was extracted)."""
+    fp = fp if fp is not None else fingerprint(article["text"])
     rank = precedence_rank(article)
     signature, when = fp.encode(), event_time(article)
     records = [

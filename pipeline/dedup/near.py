@@ -4,6 +4,7 @@ similarity check that turns an LSH candidate into a verdict."""
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 from dataclasses import dataclass
 
@@ -71,6 +72,31 @@ def fingerprint(text: str) -> Fingerprint:
     if found:
         minhash.update_batch(list(found))
     return Fingerprint(np.asarray(minhash.hashvalues, dtype=np.uint64), len(found))
+
+
+def fingerprint_header(fp: Fingerprint) -> bytes:
+    """The fingerprint as a Kafka header value, so the stage after extraction need not compute it again."""
+    return f"{fp.encode()}:{fp.shingles}".encode("ascii")
+
+
+def fingerprint_from_header(value: bytes | None) -> Fingerprint | None:
+    """The fingerprint a header carries; None when there is none or it is not one (then it is computed)."""
+    if not value:
+        return None
+    try:
+        signature, shingles = value.decode("ascii").split(":")
+        return checked_fingerprint(signature, int(shingles))
+    except ValueError:  # UnicodeDecodeError is one
+        return None
+
+
+def checked_fingerprint(encoded: str, shingles: int) -> Fingerprint | None:
+    """`Fingerprint.decode` of a signature from a record, or None unless it is NUM_PERM values."""
+    try:
+        fp = Fingerprint.decode(encoded, shingles)
+    except (ValueError, binascii.Error):
+        return None
+    return fp if len(fp.hashvalues) == NUM_PERM and shingles >= 0 else None
 
 
 def band_keys(fp: Fingerprint) -> list[str]:

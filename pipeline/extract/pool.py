@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import pebble
 
+from pipeline.dedup.near import Fingerprint, fingerprint
 from pipeline.extract.extractor import Skipped, extract_article
 from pipeline.records import Article, RawPage
+
+Result = TypeVar("Result")
 
 # Workers are replaced now and then so that slow leaks in parsers cannot grow for weeks.
 TASKS_PER_WORKER = 2000
@@ -23,15 +27,19 @@ class ExtractorCrashError(RuntimeError):
     """The worker process died while extracting a page (a crash in native code, or out of memory)."""
 
 
-class ExtractionPool:
-    """Runs `extract_article` in `processes` worker processes, off the event loop."""
+def extract_with_fingerprint(page: RawPage) -> tuple[Article, Fingerprint] | Skipped:
+    """`extract_article`, and the fingerprint of the article's text while it is at hand: the MinHash costs
+    about half as much as extraction, and here it runs on every core instead of in the worker's event loop."""
+    result = extract_article(page)
+    if isinstance(result, Skipped):
+        return result
+    return result, fingerprint(result["text"])
 
-    def __init__(
-        self,
-        processes: int,
-        timeout_s: float,
-        extract: Callable[[RawPage], Article | Skipped] = extract_article,
-    ) -> None:
+
+class ExtractionPool(Generic[Result]):
+    """Runs `extract` (a function of a raw page) in `processes` worker processes, off the event loop."""
+
+    def __init__(self, processes: int, timeout_s: float, extract: Callable[[RawPage], Result]) -> None:
         self.timeout_s = timeout_s
         self._extract = extract
         self._pool = pebble.ProcessPool(
@@ -40,12 +48,12 @@ class ExtractionPool:
             context=multiprocessing.get_context("forkserver"),
         )
 
-    async def extract(self, page: RawPage) -> Article | Skipped:
-        """The article, or Skipped; raises ExtractionTimeoutError, ExtractorCrashError, or the extractor's
-        own exception."""
+    async def extract(self, page: RawPage) -> Result:
+        """What `extract` returns for the page; raises ExtractionTimeoutError, ExtractorCrashError, or the
+        extractor's own exception."""
         future = self._pool.schedule(self._extract, args=(page,), timeout=self.timeout_s)
         try:
-            result: Article | Skipped = await asyncio.wrap_future(future)
+            result: Result = await asyncio.wrap_future(future)
         except TimeoutError as error:
             raise ExtractionTimeoutError(f"extraction took over {self.timeout_s:.0f}s") from error
         except pebble.ProcessExpired as error:
@@ -57,15 +65,15 @@ class ExtractionPool:
         self._pool.join(timeout=10)
 
 
-class SharedPool:
+class SharedPool(Generic[Result]):
     """One ExtractionPool shared by the agent's concurrent actors: made by the first, closed by the last."""
 
-    def __init__(self, factory: Callable[[], ExtractionPool]) -> None:
+    def __init__(self, factory: Callable[[], ExtractionPool[Result]]) -> None:
         self._factory = factory
-        self._pool: ExtractionPool | None = None
+        self._pool: ExtractionPool[Result] | None = None
         self._users = 0
 
-    def acquire(self) -> ExtractionPool:
+    def acquire(self) -> ExtractionPool[Result]:
         if self._pool is None:
             self._pool = self._factory()
         self._users += 1

@@ -16,7 +16,32 @@ log = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-_END_TO_END_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 21600, 86400)
+# Fine around the 2 s goal (a quantile is interpolated within its bucket), coarse for replays and backlogs.
+_END_TO_END_BUCKETS = (
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1,
+    1.25,
+    1.5,
+    1.75,
+    2,
+    2.5,
+    3,
+    4,
+    5,
+    10,
+    30,
+    60,
+    120,
+    300,
+    600,
+    1800,
+    3600,
+    21600,
+    86400,
+)
 
 FETCH_SECONDS = Histogram(
     "newsfeed_crawl_fetch_seconds",

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from pipeline.contracts import ContractError
 from pipeline.dedup.index import (
     BandRecord,
     PendingJoin,
@@ -24,6 +25,7 @@ from pipeline.dedup.index import (
     settled,
     verdict_if_complete,
 )
+from pipeline.dedup.near import checked_fingerprint, fingerprint_from_header, fingerprint_header
 from pipeline.dedup.state import (
     SweepResult,
     bucket_members,
@@ -36,11 +38,17 @@ from pipeline.dedup.state import (
     swept_signatures,
 )
 from pipeline.extract.extractor import Skipped
-from pipeline.extract.pool import ExtractionPool, ExtractionTimeoutError, ExtractorCrashError, SharedPool
+from pipeline.extract.pool import (
+    ExtractionPool,
+    ExtractionTimeoutError,
+    ExtractorCrashError,
+    SharedPool,
+    extract_with_fingerprint,
+)
 from pipeline.ops.logs import current_trace_id
 from pipeline.ops.metrics import EXTRACT_SECONDS, watch_outcomes
 from pipeline.raw.publisher import record_headers
-from pipeline.records import Article, EnrichedArticle, RawPage, dumps, loads
+from pipeline.records import Article, EnrichedArticle, RawPage, dumps
 from pipeline.sink.service import sink_items
 from pipeline.sink.writer import SinkWriter, write_until_stored
 from pipeline.stream.app import Wiring, rocksdb_memory, table_slice
@@ -52,6 +60,8 @@ from pipeline.tag.reload import TaxonomyReloader
 
 log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 10 * 1024 * 1024
+# On article records from the extract agent: the text's MinHash, computed in the extraction process.
+FINGERPRINT_HEADER = "fingerprint"
 
 outcomes: Counter[str] = Counter()
 
@@ -89,7 +99,11 @@ def register_agents(wiring: Wiring) -> None:
         )
 
     pools = SharedPool(
-        lambda: ExtractionPool(settings.worker.extraction_processes, settings.worker.extraction_timeout_s)
+        lambda: ExtractionPool(
+            settings.worker.extraction_processes,
+            settings.worker.extraction_timeout_s,
+            extract_with_fingerprint,
+        )
     )
 
     async def valid_or_dead_letter(event: Any, schema: str, stage: str) -> Any:
@@ -128,11 +142,15 @@ def register_agents(wiring: Wiring) -> None:
                     outcomes[f"skipped:{result.reason}"] += 1
                     log.info("skipped %s: %s %s", page["url"], result.reason, result.detail)
                     continue
+                article, article_fingerprint = result
                 outcomes["extracted"] += 1
                 await wiring.articles.send(
-                    key=result["content_hash"].encode(),
-                    value=dumps(result),
-                    headers=record_headers("article.v1", result["trace_id"]),
+                    key=article["content_hash"].encode(),
+                    value=dumps(article),
+                    headers=[
+                        *record_headers("article.v1", article["trace_id"]),
+                        (FINGERPRINT_HEADER, fingerprint_header(article_fingerprint)),
+                    ],
                 )
         finally:
             pools.release()
@@ -157,7 +175,10 @@ def register_agents(wiring: Wiring) -> None:
             article: Article | None = await valid_or_dead_letter(event, "article.v1", "fingerprint")
             if article is None:
                 continue
-            rank, bands = band_records(article)
+            carried = fingerprint_from_header(_header_bytes(event.message, FINGERPRINT_HEADER))
+            # Articles from `newsfeed ingest` or a replay come without one: computed here then.
+            outcomes["fingerprint:carried" if carried is not None else "fingerprint:computed"] += 1
+            rank, bands = band_records(article, carried)
             article_key = article["id"].encode()
             await wiring.dedup_join.send(
                 key=article_key, value=dumps({"kind": "article", "article": article, "rank": rank})
@@ -169,7 +190,12 @@ def register_agents(wiring: Wiring) -> None:
     @app.agent(wiring.dedup_bands, name="band-index")
     async def band_index(stream: Any) -> None:
         async for event in stream.events():
-            incoming: BandRecord = loads(event.message.value)
+            incoming: BandRecord | None = await valid_or_dead_letter(event, "dedup_band.v1", "band-index")
+            if incoming is None:
+                continue
+            if checked_fingerprint(incoming["sig"], incoming["n"]) is None:
+                await send_dead_letter(event, "band-index", "schema", "sig is not a MinHash signature")
+                continue
             watermark[0] = max(watermark[0], incoming["t"])
             mine = stored_signature_of(incoming["sig"], incoming["n"], incoming["t"])
             # Once per article and partition: this partition's buckets keep only its rank, time and hash.
@@ -252,8 +278,10 @@ def register_agents(wiring: Wiring) -> None:
     async def join(stream: Any) -> None:
         async for event in stream.events():
             forget_settled_slice(event.message.partition)
+            message = await valid_join_message(event)
+            if message is None:
+                continue
             article_id = event.message.key.decode()
-            message = loads(event.message.value)
             stored = wiring.pending_joins.get(article_id)
             if message["kind"] == "canonical":
                 if await correct(article_id, message):
@@ -262,6 +290,8 @@ def register_agents(wiring: Wiring) -> None:
                     # Neither settled nor on its way: too late to correct (see dedup.settle_window_s).
                     outcomes["dedup:correction-too-late"] += 1
                     continue
+            elif stored is None and await resent_if_redelivered(article_id, message):
+                continue
             if message["kind"] == "article":
                 # The article is written once; only the small band bookkeeping is rewritten per band.
                 wiring.pending_articles[article_id] = message
@@ -274,22 +304,69 @@ def register_agents(wiring: Wiring) -> None:
             if verdict is None:
                 wiring.pending_joins[article_id] = PendingJoin(**{**pending, "article": None})
                 continue
-            wiring.pending_joins.pop(article_id, None)
-            wiring.pending_articles.pop(article_id, None)
             article = pending["article"]
             assert article is not None  # verdict_if_complete returns None without one
             enriched = enrich_article(article, verdict, taxonomy.current, wiring.clock())
             outcomes[f"dedup:{verdict['method']}"] += 1
             outcomes.update(f"topic:{tag['id']}" for tag in enriched["topics"])
-            await send_enriched(enriched)
             canonical_rank = (
                 pending["rank"] if verdict["duplicate_of"] is None else _rank_of(pending, verdict)
             )
             entry = settled(enriched, pending, canonical_rank, wiring.clock().timestamp() + settle_s)
+            # Settled before the pending state goes, in the changelogs' order too: a worker that takes over
+            # after a crash and meets this article's messages again finds it there (`resent_if_redelivered`).
             if settle_s > 0:
                 wiring.settled[article_id] = entry
+            wiring.pending_joins.pop(article_id, None)
+            wiring.pending_articles.pop(article_id, None)
+            await send_enriched(enriched)
             if verdict["duplicate_of"] is None:
                 await tell_copies(enriched, pending["rank"], entry["later"], pending)
+
+    async def valid_join_message(event: Any) -> dict[str, Any] | None:
+        """The join message if it is one (an article it brings meets its own contract, and the key is the
+        article id); otherwise it is dead-lettered and None returned."""
+        message: dict[str, Any] | None = await valid_or_dead_letter(event, "dedup_join.v1", "join")
+        if message is None:
+            return None
+        try:
+            bytes(event.message.key or b"?\xff").decode()
+        except UnicodeDecodeError:
+            await send_dead_letter(event, "join", "schema", "the key is not an article id")
+            return None
+        if message["kind"] == "article":
+            try:
+                wiring.contracts.validate(message.get("article"), "article.v1")
+            except ContractError as error:
+                await send_dead_letter(event, "join", "schema", str(error))
+                return None
+        return message
+
+    async def resent_if_redelivered(article_id: str, message: dict[str, Any]) -> bool:
+        """Send an article's settled record again when one of its messages comes back with no join state.
+
+        That happens after a worker dies: its table writes reach the changelogs as they are made, its
+        input offsets only at the next commit, so the worker that takes over restores the article as
+        settled and then meets messages it had already joined. Without the article message (consumed
+        before the crash) they would wait forever; the record is sent again instead (the enriched topic
+        and the stores keep the latest per article id). An article message of another fetch is new work.
+        """
+        entry: Settled | None = wiring.settled.get(article_id)
+        if entry is None:
+            return False
+        record = entry["record"]
+        arrived = wiring.pending_articles.get(article_id)
+        article = message["article"] if message["kind"] == "article" else arrived and arrived["article"]
+        if article and (article["fetched_at"], article["content_hash"]) != (
+            record["fetched_at"],
+            record["content_hash"],
+        ):
+            return False
+        if arrived is not None:
+            wiring.pending_articles.pop(article_id, None)  # left over by the crash
+        outcomes["dedup:redelivered"] += 1
+        await send_enriched(record)
+        return True
 
     async def send_enriched(enriched: EnrichedArticle) -> None:
         await wiring.enriched.send(
@@ -361,11 +438,16 @@ def register_agents(wiring: Wiring) -> None:
             writer.close()
 
 
-def _header(message: Any, name: str) -> str | None:
+def _header_bytes(message: Any, name: str) -> bytes | None:
     for key, value in message.headers or ():
         if key == name:
-            return bytes(value).decode("utf-8", errors="replace")
+            return bytes(value)
     return None
+
+
+def _header(message: Any, name: str) -> str | None:
+    value = _header_bytes(message, name)
+    return None if value is None else value.decode("utf-8", errors="replace")
 
 
 def _rank_of(pending: PendingJoin, verdict: Any) -> str:

@@ -2,12 +2,12 @@
 time, and the records after it are processed.
 
 Input topics and who reads them: raw pages (worker extract), articles (worker fingerprint), enriched
-(worker sink agent and `newsfeed sink`), other teams' topics (`newsfeed ingest`, formats raw_page, article
-and json) and the frontier (crawler). Not here: the crawl-state topic (the crawler's own compacted log,
-written only in the crawler's transactions and read back at assignment) and the dedup band and join topics
-(the worker's own hops between its agents): only our code writes them, so a bad record there is a bug to
-see, not input to survive. tests/integration/test_inputs_and_dead_letters.py has the first cases of each
-topic and `newsfeed dlq`; this file is the systematic matrix.
+(worker sink agent and `newsfeed sink`), the dedup band and join topics (the worker's own hops between its
+agents: only our code writes them, but a bad record there must not stop the agents either), other teams'
+topics (`newsfeed ingest`, formats raw_page, article and json) and the frontier (crawler). Not here: the
+crawl-state topic (the crawler's own compacted log, written only in the crawler's transactions and read
+back at assignment). tests/integration/test_inputs_and_dead_letters.py has the first cases of each topic
+and `newsfeed dlq`; this file is the systematic matrix.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from pipeline.crawl.frontier import frontier_url
 from pipeline.dedup.fingerprint import content_hash
+from pipeline.dedup.index import band_records
 from pipeline.extract.extractor import article_id
 from pipeline.ops.isolated import as_environment, start_command, stop_process, with_overrides
 from pipeline.ops.topics import admin_client
@@ -135,6 +136,32 @@ def _article_poison() -> list[Poison]:
     return poison_for(_follower_article(999, "poison"), wrong_type=("title", 7), missing="text")
 
 
+def _band_record(number: int) -> tuple[str, dict[str, Any]]:
+    """One band record (key, value) of a follower article of its own."""
+    _, bands = band_records(_follower_article(number, "bands"))  # type: ignore[arg-type]
+    key, record = bands[0]
+    return key, dict(record)
+
+
+def _band_poison() -> list[Poison]:
+    _, valid = _band_record(999)
+    # The band topic keeps the broker's 1 MB record limit: 10 MB of random bytes are refused at the
+    # producer (as in test_a_value_over_a_topics_limit_is_refused_by_the_broker); padding compresses.
+    kinds = poison_for(valid, wrong_type=("t", "yesterday"), missing="sig")
+    return [
+        *(case for case in kinds if case.kind != "ten-megabytes"),
+        Poison("bad-signature", dumps({**valid, "sig": "AAAA"}), "schema"),
+    ]
+
+
+def _join_poison() -> list[Poison]:
+    valid = {"kind": "article", "article": _follower_article(999, "join"), "rank": "0"}
+    return [
+        *poison_for(valid, wrong_type=("kind", "bogus"), missing="kind"),
+        Poison("bad-article", dumps({**valid, "article": {"title": 7}}), "schema"),
+    ]
+
+
 def _enriched_poison() -> list[Poison]:
     return poison_for(_follower_enriched(999), wrong_type=("topics", "none"), missing="dedup")
 
@@ -232,6 +259,36 @@ def test_poison_on_the_worker_topics_is_dead_lettered_and_the_stream_goes_on(
     )
     missing = _wait_stored(sqlite_path, wanted, 180, poison_worker)
     assert not missing, f"{len(missing)} followers never stored: {sorted(missing)[:5]}"
+    assert poison_worker.poll() is None, "the worker died"
+
+
+def test_poison_on_the_worker_internal_topics_is_dead_lettered_and_the_agents_go_on(
+    isolated: IsolatedPipeline, poison_worker: subprocess.Popen[bytes]
+) -> None:
+    settings = isolated.settings
+    topics = settings.topics
+    log = isolated.state_dir / "worker.log"
+
+    def band_follower(number: int) -> tuple[bytes, bytes]:
+        key, record = _band_record(number)
+        return key.encode(), dumps(record)
+
+    def join_follower(number: int) -> tuple[bytes, bytes]:
+        # A valid message no article completes: the join keeps it, and the pages below show it goes on.
+        return f"follower-join-{number}".encode(), dumps({"kind": "bands", "bands": [], "matches": []})
+
+    bands = asyncio.run(run_matrix(settings, topics.dedup_bands, _band_poison(), band_follower))
+    joins = asyncio.run(run_matrix(settings, topics.dedup_join, _join_poison(), join_follower))
+    _print(report("worker, internal topics", [*bands, *joins]))
+    assert_letters(bands, "band-index", topics.dedup_bands)
+    assert_letters(joins, "join", topics.dedup_join)
+
+    # Pages after all of it pass through both agents to the store.
+    pages = [_follower_page(number, "after-internal") for number in range(3)]
+    asyncio.run(produce(settings, topics.raw_pages, [(page["url"].encode(), dumps(page)) for page in pages]))
+    wanted = {article_id(page["url"]) for page in pages}
+    missing = _wait_stored(settings.store.sqlite_path, wanted, 180, poison_worker)
+    assert not missing, log.read_text()[-3000:]
     assert poison_worker.poll() is None, "the worker died"
 
 

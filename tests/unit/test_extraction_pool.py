@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pipeline.demo.content import SEED_ARTICLE
-from pipeline.extract.extractor import Skipped
+from pipeline.extract.extractor import Skipped, extract_article
 from pipeline.extract.pool import ExtractionPool, ExtractionTimeoutError, ExtractorCrashError
 from pipeline.records import RawPage
 from tests.pages import article_raw_page
@@ -20,7 +20,7 @@ def make_pool() -> Iterator[Callable[..., ExtractionPool]]:
     pools: list[ExtractionPool] = []
 
     def make(extract: Callable[[RawPage], object] | None = None, timeout_s: float = 1.0) -> ExtractionPool:
-        pool = ExtractionPool(1, timeout_s) if extract is None else ExtractionPool(1, timeout_s, extract)  # type: ignore[arg-type]
+        pool = ExtractionPool(1, timeout_s, extract or extract_article)
         pools.append(pool)
         return pool
 
