@@ -12,6 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from pipeline.dedup.near import Fingerprint, fingerprint
 from pipeline.extract.extractor import Skipped, extract_article
 from pipeline.ops.kafka import client_options
 from pipeline.records import Article, RawPage, dumps, loads
@@ -42,6 +43,12 @@ def explode_or_crash_on_marked_pages(page: RawPage) -> Article | Skipped:
     if CRASH_MARK in page["html"]:
         os._exit(3)
     return extract_article(page)
+
+
+def explode_or_crash_on_marked_pages_with_fingerprint(page: RawPage) -> tuple[Article, Fingerprint] | Skipped:
+    """`extract_with_fingerprint` over `explode_or_crash_on_marked_pages`: what the worker's pool runs."""
+    result = explode_or_crash_on_marked_pages(page)
+    return result if isinstance(result, Skipped) else (result, fingerprint(result["text"]))
 
 
 def hanging_html(paragraphs: int = 200_000) -> str:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 
 import pipeline.stream.agents as agents
 from pipeline.cli import main
-from pipeline.extract.pool import ExtractionPool
-from tests.poison import explode_or_crash_on_marked_pages
+from tests.poison import explode_or_crash_on_marked_pages_with_fingerprint
 
 if __name__ == "__main__":
-    # The agents build their pool through this name; the stand-in is importable, so pool processes
+    # The agents build their pool with this function; the stand-in is importable, so pool processes
     # (forkserver) can load it.
-    agents.ExtractionPool = functools.partial(  # type: ignore[attr-defined,assignment]
-        ExtractionPool, extract=explode_or_crash_on_marked_pages
-    )
+    agents.extract_with_fingerprint = explode_or_crash_on_marked_pages_with_fingerprint  # type: ignore[attr-defined]
     sys.exit(main(["worker"]))
