@@ -60,6 +60,8 @@ from pipeline.tag.reload import TaxonomyReloader
 
 log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 10 * 1024 * 1024
+# Articles whose settled record was sent again after a crash, remembered in memory to send it once.
+MAX_RESENT_REMEMBERED = 100_000
 # On article records from the extract agent: the text's MinHash, computed in the extraction process.
 FINGERPRINT_HEADER = "fingerprint"
 
@@ -342,6 +344,8 @@ def register_agents(wiring: Wiring) -> None:
                 return None
         return message
 
+    resent: set[str] = set()
+
     async def resent_if_redelivered(article_id: str, message: dict[str, Any]) -> bool:
         """Send an article's settled record again when one of its messages comes back with no join state.
 
@@ -364,8 +368,13 @@ def register_agents(wiring: Wiring) -> None:
             return False
         if arrived is not None:
             wiring.pending_articles.pop(article_id, None)  # left over by the crash
-        outcomes["dedup:redelivered"] += 1
-        await send_enriched(record)
+        # Once per article and process: each of the article's redelivered messages would send it again.
+        if article_id not in resent:
+            if len(resent) >= MAX_RESENT_REMEMBERED:
+                resent.clear()
+            resent.add(article_id)
+            outcomes["dedup:redelivered"] += 1
+            await send_enriched(record)
         return True
 
     async def send_enriched(enriched: EnrichedArticle) -> None:
