@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import (
@@ -52,6 +53,7 @@ from pipeline.offline import extract_pages
 from pipeline.ops.broker import LocalBroker
 from pipeline.ops.isolated import as_environment, delete_topics, isolated_overrides, with_overrides
 from pipeline.ops.kafka import cluster_answers
+from pipeline.ops.lag import group_lag
 from pipeline.ops.topics import create_topics, resolved_topics
 from pipeline.records import RawPage
 from pipeline.settings import Settings, load_settings
@@ -61,6 +63,10 @@ DEFAULT_PAGES = 600
 SMOKE_PAGES = 20
 SEED = 20240503
 PARTITIONS = 8
+# A pass ends when the worker has drained after the crawl (checked after QUIET_S without a new article),
+# or at the latest after STALLED_S without one (a stuck run).
+QUIET_S = 5.0
+STALLED_S = 300.0
 
 
 def free_port() -> int:
@@ -201,6 +207,17 @@ def _topic_bytes(settings: Settings, broker: LocalBroker) -> int:
     return total
 
 
+def _worker_drained(settings: Settings) -> bool:
+    """The worker group has committed every record of its input topics."""
+    names = settings.topics
+    topics = [names.raw_pages, names.articles, names.dedup_bands, names.dedup_join, names.enriched]
+    try:
+        lag = asyncio.run(asyncio.wait_for(group_lag(settings, settings.worker.app_id, topics), 30))
+    except (KafkaError, TimeoutError, OSError):
+        return False
+    return sum(lag.values()) == 0
+
+
 def pipeline_pass(
     label: str, base: Settings, site: SiteInfo, work: Path, *, workers: int, host_delay_s: float | None
 ) -> dict[str, Any]:
@@ -253,6 +270,7 @@ def pipeline_pass(
         first = last = 0.0
         count = 0
         deadline = time.monotonic() + 1800
+        lag_checked = 0.0
         while time.monotonic() < deadline:
             for name, process in processes:
                 peaks[name] = max(peaks.get(name, 0), _peak_rss_kb(process.pid))
@@ -263,8 +281,14 @@ def pipeline_pass(
             if current > count:
                 first = first or now
                 count, last, cpu_at_last = current, now, dict(cpu_seen)
-            if count >= len(site.paths) or (count and now - last > 30):
+            if count >= len(site.paths) or (count and now - last > STALLED_S):
                 break
+            # Not every page is an article: done once the crawl is over and the worker has consumed
+            # everything (a quiet spell alone is no sign: dedup can trail a burst of extraction by minutes).
+            if crawler.poll() is not None and now - last > QUIET_S and now - lag_checked > QUIET_S:
+                lag_checked = now
+                if _worker_drained(settings):
+                    break
             time.sleep(0.25)
         metrics = "".join(
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
