@@ -12,11 +12,13 @@ from faust.types import TP
 TRANSPORT_SCHEME = "newsfeed-kafka"
 
 
-def lowest_in_flight(unacked: Iterable[Any]) -> dict[TP, int]:
-    """Per partition, the lowest offset of a record a stream has taken and not yet acknowledged."""
+def lowest_in_flight(unacked: Iterable[Any], generation: int | None) -> dict[TP, int]:
+    """Per partition, the lowest offset of a record a stream has taken and not yet acknowledged, in this
+    consumer-group generation: after a rebalance every partition is read again from its committed offset,
+    so a record taken before it is read (and acknowledged) again and must not hold commits back."""
     floors: dict[TP, int] = {}
     for message in list(unacked):
-        if message.acked:
+        if message.acked or message.generation_id not in (None, generation):
             continue
         tp, offset = message.tp, message.offset
         if tp not in floors or offset < floors[tp]:
@@ -38,7 +40,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _filter_committable_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
-        floors = lowest_in_flight(self._unacked_messages)
+        floors = lowest_in_flight(self._unacked_messages, self.app.consumer_generation_id)
         committable: dict[TP, int] = {}
         for tp in tps:
             offset = self._new_offset_below(tp, floors.get(tp))

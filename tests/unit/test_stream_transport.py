@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from faust.types import TP
 from intervaltree import IntervalTree
@@ -12,6 +13,7 @@ from pipeline.stream.transport import AtLeastOnceConsumer, lowest_in_flight, tra
 
 PARTITION = TP("newsfeed.raw-pages.v1", 3)
 OTHER = TP("newsfeed.raw-pages.v1", 4)
+GENERATION = 3
 
 
 @dataclass(eq=False)
@@ -19,6 +21,7 @@ class TakenRecord:
     tp: TP
     offset: int
     acked: bool = False
+    generation_id: int | None = GENERATION
 
 
 def consumer_with(
@@ -31,6 +34,7 @@ def consumer_with(
     consumer._gap = defaultdict(IntervalTree)
     consumer._committed_offset = defaultdict(lambda: None, {PARTITION: committed})
     consumer._unacked_messages = set(in_flight)
+    consumer.app = SimpleNamespace(consumer_generation_id=GENERATION)
     return consumer
 
 
@@ -74,7 +78,14 @@ def test_lowest_in_flight_per_partition_ignores_acknowledged_records() -> None:
         TakenRecord(PARTITION, 8),
         TakenRecord(OTHER, 3),
     ]
-    assert lowest_in_flight(records) == {PARTITION: 8, OTHER: 3}
+    assert lowest_in_flight(records, GENERATION) == {PARTITION: 8, OTHER: 3}
+
+
+def test_a_record_taken_before_a_rebalance_holds_nothing_back() -> None:
+    # The partition is read again from its committed offset after the rebalance: that record comes back.
+    stale = TakenRecord(PARTITION, 90, generation_id=GENERATION - 1)
+    consumer = consumer_with(90, [90, 91, 92], [stale])
+    assert consumer._filter_committable_offsets([PARTITION]) == {PARTITION: 93}
 
 
 def test_every_bootstrap_server_gets_the_transport_scheme() -> None:
