@@ -206,15 +206,6 @@ def assert_letters(measured: Sequence[Measured], stage: str, source_topic: str) 
             assert "original_truncated" not in letter, m.kind
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval_s)
-    return condition()
-
-
 async def produce_unproducible(settings: Settings, topic: str) -> BaseException | None:
     """Try to produce an incompressible value over the topic's max.message.bytes; the error, if any."""
     producer = poison_producer(settings)

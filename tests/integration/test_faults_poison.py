@@ -35,6 +35,7 @@ from pipeline.records import dumps, loads
 from pipeline.settings import PROJECT_DIR, Settings
 from pipeline.sink.sqlite_store import SqliteStore
 from tests.conftest import IsolatedPipeline
+from tests.fault_helpers import wait_for
 from tests.integration.crawl_site import CrawlSite
 from tests.kafka_helpers import produce, read_topic
 from tests.pages import raw_page
@@ -50,7 +51,6 @@ from tests.poison import (
     random_bytes,
     report,
     run_matrix,
-    wait_for,
 )
 from tests.unit.test_sink_sqlite import enriched
 
@@ -182,7 +182,9 @@ def _wait_stored(
     """The wanted ids that are missing from the store when they all arrived, the time is up, or the
     process that writes the store has died."""
     wait_for(
-        lambda: wanted <= _stored_ids(path) or (process is not None and process.poll() is not None), timeout_s
+        lambda: wanted <= _stored_ids(path) or (process is not None and process.poll() is not None),
+        timeout_s,
+        interval_s=0.5,
     )
     return wanted - _stored_ids(path)
 
