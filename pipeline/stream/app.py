@@ -220,6 +220,12 @@ class BoundedRocksDBStore(RocksDBStore):
         # Faust's Store has taken `read_only` and `driver` out of the options already.
         self.rocksdb_options = BoundedRocksDBOptions(**(self.options or {}))
 
+    def _encode_key(self, key: Any) -> bytes:
+        # orjson gives even a short key a 4 KB buffer of its own, and Faust keeps up to
+        # `table_key_index_size` encoded keys per table in its key index: 20 MB over five tables, filled
+        # a few keys per article. A copy holds only the key's own bytes.
+        return bytes(memoryview(super()._encode_key(key)))
+
     def partition_slice(self, partition: int, after: Any, limit: int) -> list[tuple[Any, Any]]:
         """Up to `limit` decoded entries of one partition, in key order, after the key `after` (None: from
         the first)."""

@@ -4,6 +4,7 @@ sweeps, and deletes that stay on the event's partition."""
 from __future__ import annotations
 
 import contextvars
+import tracemalloc
 import weakref
 from pathlib import Path
 from types import SimpleNamespace
@@ -132,3 +133,25 @@ def test_a_delete_while_an_event_is_processed_stays_on_its_partition(wiring: Wir
     contextvars.copy_context().run(delete_during_event)
     assert table_slice(signatures, 3, None, 5) == []
     assert table_slice(signatures, 0, None, 5) == [("article", b"on 0")]
+
+
+def test_keys_faust_keeps_in_its_key_index_take_their_own_size(wiring: Wiring) -> None:
+    """orjson hands out a 4 KB buffer for any key; Faust keeps up to 1000 encoded keys per table."""
+    store: BoundedRocksDBStore = wiring.settled.data
+    event = ProcessedEvent(SimpleNamespace(partition=2))
+    keys = [f"article-{number:06d}" for number in range(500)]
+
+    def write_all() -> int:
+        faust.streams._current_event.set(weakref.ref(event))  # type: ignore[arg-type]
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for key in keys:
+                store[key] = {"expires": 0.0}
+            return tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+
+    retained = contextvars.copy_context().run(write_all)
+    assert len(store._key_index) == len(keys)
+    assert retained < len(keys) * 1024, f"{retained / len(keys):.0f} bytes kept per key"
