@@ -38,8 +38,7 @@ from bench.common import (
     format_table,
     generate_pages,
     machine_info,
-    run_bench,
-    sized_bench_args,
+    sized_bench_main,
     utc_timestamp,
 )
 from pipeline.archive.files import ArchiveWriter
@@ -246,14 +245,17 @@ def render(result: dict[str, Any]) -> str:
     )
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    return sized_bench_args(
-        NAME, __doc__.split("\n\n")[0], size="pages", default=DEFAULT_PAGES, smoke=SMOKE_PAGES, argv=argv
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_bench(parse_args(argv), measure, render)
+    return sized_bench_main(
+        NAME,
+        __doc__,
+        size="pages",
+        default=DEFAULT_PAGES,
+        smoke=SMOKE_PAGES,
+        measure=measure,
+        render=render,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

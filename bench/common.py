@@ -500,6 +500,24 @@ def sized_bench_args(
     return args
 
 
+def sized_bench_main(
+    name: str,
+    doc: str | None,
+    *,
+    size: str,
+    default: int,
+    smoke: int,
+    measure: Callable[[argparse.Namespace], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """A sized bench's `main`: its options (the module docstring's first paragraph as description), then
+    `run_bench`."""
+    description = (doc or name).split("\n\n")[0]
+    args = sized_bench_args(name, description, size=size, default=default, smoke=smoke, argv=argv)
+    return run_bench(args, measure, render)
+
+
 def run_bench(
     args: argparse.Namespace,
     measure: Callable[[argparse.Namespace], dict[str, Any]],

@@ -45,8 +45,7 @@ from bench.common import (
     format_table,
     machine_info,
     process_cpu_s,
-    run_bench,
-    sized_bench_args,
+    sized_bench_main,
     utc_timestamp,
 )
 from pipeline.offline import extract_pages
@@ -67,6 +66,8 @@ PARTITIONS = 8
 # or at the latest after STALLED_S without one (a stuck run).
 QUIET_S = 5.0
 STALLED_S = 300.0
+IDLE_SAMPLE_S = 5.0
+BUSY_AT_REST_PCT = 5.0
 
 
 def free_port() -> int:
@@ -146,15 +147,18 @@ def _stored(path: Path) -> int:
         return 0
 
 
-def _quantiles(metrics_text: str) -> dict[str, float]:
-    buckets: list[tuple[float, float]] = []
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name != "newsfeed_end_to_end_seconds":
-            continue
-        for sample in family.samples:
-            if sample.name.endswith("_bucket") and sample.labels.get("store") == "sqlite":
-                buckets.append((float(sample.labels["le"]), sample.value))
-    buckets.sort()
+def _quantiles(metrics_texts: Sequence[str]) -> dict[str, float]:
+    """p50 and p99 of the end-to-end histogram, its buckets summed over every worker's /metrics."""
+    counts: dict[float, float] = {}
+    for metrics_text in metrics_texts:
+        for family in text_string_to_metric_families(metrics_text):
+            if family.name != "newsfeed_end_to_end_seconds":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_bucket") and sample.labels.get("store") == "sqlite":
+                    bound = float(sample.labels["le"])
+                    counts[bound] = counts.get(bound, 0.0) + sample.value
+    buckets = sorted(counts.items())
     if not buckets or buckets[-1][1] == 0:
         return {}
     total = buckets[-1][1]
@@ -205,6 +209,24 @@ def _topic_bytes(settings: Settings, broker: LocalBroker) -> int:
         if folder.is_dir() and folder.name.rsplit("-", 1)[0] in names:
             total += sum(path.stat().st_size for path in folder.iterdir() if path.suffix == ".log")
     return total
+
+
+def broker_at_rest(base: Settings, seconds: float = IDLE_SAMPLE_S) -> dict[str, Any]:
+    """The broker before any pass: partitions on its disk and the CPU it uses with no client at work.
+
+    Topics that earlier runs left behind cost the broker CPU even when idle, on the cores the passes use."""
+    broker = LocalBroker(base.broker)
+    pid = broker.status().pid
+    folders = [f for f in broker.data_dir.iterdir() if f.is_dir()] if broker.data_dir.is_dir() else []
+    partitions = sum(1 for folder in folders if "-" in folder.name and not folder.name.startswith("__"))
+    idle_cpu_pct = None
+    if pid:
+        before = process_cpu_s(pid)
+        time.sleep(seconds)
+        after = process_cpu_s(pid)
+        if before is not None and after is not None:
+            idle_cpu_pct = round((after - before) / seconds * 100, 1)
+    return {"partitions": partitions, "idle_cpu_pct": idle_cpu_pct, "sampled_s": seconds}
 
 
 def _worker_drained(settings: Settings) -> bool:
@@ -290,10 +312,10 @@ def pipeline_pass(
                 if _worker_drained(settings):
                     break
             time.sleep(0.25)
-        metrics = "".join(
+        metrics = [
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
             for port in ports
-        )
+        ]
         broker_pid = broker.status().pid
         kafka_bytes = _topic_bytes(settings, broker)
     finally:
@@ -329,6 +351,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         LocalSite(args.pages, SEED) as site,
     ):
         work = Path(temporary)
+        at_rest = broker_at_rest(base, 1.0 if args.smoke else IDLE_SAMPLE_S)
         limit = limit_pass(site, base.worker.extraction_processes, base.worker.extraction_timeout_s)
         full = pipeline_pass("pipeline, full load", base, site, work, workers=1, host_delay_s=None)
         half_delay = 2.0 / max(full["pages_per_s"], 0.1)
@@ -349,6 +372,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "partitions": PARTITIONS,
             "extraction_processes": base.worker.extraction_processes,
         },
+        "broker_at_start": at_rest,
         "limit": limit,
         "runs": runs,
         "ratio_pipeline_to_limit": round(full["pages_per_s"] / limit["pages_per_s"], 3),
@@ -404,19 +428,31 @@ def render(result: dict[str, Any]) -> str:
             + ", ".join(f"{name} {ms}" for name, ms in result["runs"][0]["cpu_ms_per_page"].items())
             + f"; extraction alone {result['limit']['cpu_ms_per_page']['extraction']}"
             + f"; CPU ceiling of the ratio: {result['cpu_ceiling_ratio']:.3f}",
+            "broker before the passes: {partitions} partitions on disk, {idle_cpu_pct} % CPU idle".format(
+                **result["broker_at_start"]
+            )
+            + (
+                f" (busy at rest: above {BUSY_AT_REST_PCT} %, the figures understate the pipeline; topics "
+                "left by earlier runs cost CPU; `newsfeed broker reset` deletes them)"
+                if (result["broker_at_start"]["idle_cpu_pct"] or 0) > BUSY_AT_REST_PCT
+                else ""
+            ),
             "machine: {cores} cores, {cpu}, {python}".format(**result["machine"]),
         ]
     )
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    return sized_bench_args(
-        NAME, __doc__.split("\n\n")[0], size="pages", default=DEFAULT_PAGES, smoke=SMOKE_PAGES, argv=argv
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_bench(parse_args(argv), measure, render)
+    return sized_bench_main(
+        NAME,
+        __doc__,
+        size="pages",
+        default=DEFAULT_PAGES,
+        smoke=SMOKE_PAGES,
+        measure=measure,
+        render=render,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

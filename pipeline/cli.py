@@ -26,7 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     broker = commands.add_parser("broker", help="run the local single-node Kafka broker (KRaft)")
-    broker.add_argument("action", choices=["start", "stop", "status"])
+    broker.add_argument(
+        "action",
+        choices=["start", "stop", "status", "reset"],
+        help="reset: stop it and delete its topics and logs (a fresh, empty broker on the next start)",
+    )
     broker.set_defaults(handler=_broker)
 
     topics = commands.add_parser("topics", help="create or describe the catalogue's topics")
@@ -203,6 +207,9 @@ def _broker(args: argparse.Namespace, settings: Settings) -> int:
             print(broker.start().describe())
         elif args.action == "stop":
             print("broker stopped" if broker.stop() else "broker was not running")
+        elif args.action == "reset":
+            stopped = "broker stopped; " if broker.reset() else ""
+            print(f"{stopped}topics and logs deleted from {broker.data_dir.parent}")
         else:
             status = broker.status()
             print(status.describe())

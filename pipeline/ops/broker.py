@@ -169,6 +169,16 @@ class LocalBroker:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    def reset(self) -> bool:
+        """Stop the broker and delete its topics and logs (jars and TLS files stay); True if it was running.
+
+        Every topic costs a broker CPU even at rest, and test or bench runs that were killed leave theirs
+        behind; the next `start` formats empty storage with a new cluster id."""
+        was_running = self.stop()
+        for folder in (self.data_dir, self.log_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+        return was_running
+
     def fetch_jars(self) -> None:
         """Copy the broker jars from Maven into the state folder, once per pom version."""
         marker = self.libs_dir / f".complete-{_digest(POM_FILE)}"

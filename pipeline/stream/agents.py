@@ -331,9 +331,7 @@ def register_agents(wiring: Wiring) -> None:
         message: dict[str, Any] | None = await valid_or_dead_letter(event, "dedup_join.v1", "join")
         if message is None:
             return None
-        try:
-            bytes(event.message.key or b"?\xff").decode()
-        except UnicodeDecodeError:
+        if not _is_article_id(event.message.key):
             await send_dead_letter(event, "join", "schema", "the key is not an article id")
             return None
         if message["kind"] == "article":
@@ -445,6 +443,17 @@ def register_agents(wiring: Wiring) -> None:
                     outcomes["stored"] += await write_until_stored(writer, items) or 0
         finally:
             writer.close()
+
+
+def _is_article_id(key: bytes | None) -> bool:
+    """A join message's key: an article id, so present and text."""
+    if not key:
+        return False
+    try:
+        bytes(key).decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _header_bytes(message: Any, name: str) -> bytes | None:

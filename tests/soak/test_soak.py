@@ -437,10 +437,16 @@ def rss_slopes(samples: Sequence[Sample], phases: Phases, roles: Sequence[str]) 
             ]
             rocksdb = [(s.t_s, v) for s in in_window if (v := _value(role, "rocksdb_mb")(s)) is not None]
             slope, anon_slope = slope_per_minute(points), slope_per_minute(anon)
+            # A slope that falls from the window's first half to its second is memory levelling off.
+            middle = (window_start + end) / 2
+            early = slope_per_minute([(t, v) for t, v in points if t <= middle])
+            late = slope_per_minute([(t, v) for t, v in points if t >= middle])
             besides_slope = slope_per_minute(besides)
             slopes.setdefault(role, {})[name] = {
                 "mb_per_min": None if slope is None else round(slope, 3),
                 "anon_mb_per_min": None if anon_slope is None else round(anon_slope, 3),
+                "early_mb_per_min": None if early is None else round(early, 3),
+                "late_mb_per_min": None if late is None else round(late, 3),
                 # The worker: what RSS does besides RocksDB's cache and memtables filling their budget.
                 "besides_rocksdb_mb_per_min": None if besides_slope is None else round(besides_slope, 3),
                 "rocksdb_mb_first": rocksdb[0][1] if rocksdb else None,
@@ -562,8 +568,9 @@ def summary_table(figures: dict[str, Any]) -> str:
     ]
     worker = figures["rss_slope_mb_per_min"].get("worker", {})
     rocksdb = [
-        f"worker {half}: RSS besides RocksDB {h['besides_rocksdb_mb_per_min']} MB/min; RocksDB cache and "
-        f"memtables {_mb(h['rocksdb_mb_first'])} → {_mb(h['rocksdb_mb_last'])} MB"
+        f"worker {half}: RSS {h['early_mb_per_min']} MB/min in the first half of the window, "
+        f"{h['late_mb_per_min']} in the second; besides RocksDB {h['besides_rocksdb_mb_per_min']} MB/min; "
+        f"RocksDB cache and memtables {_mb(h['rocksdb_mb_first'])} → {_mb(h['rocksdb_mb_last'])} MB"
         for half, h in worker.items()
         if h.get("besides_rocksdb_mb_per_min") is not None
     ]

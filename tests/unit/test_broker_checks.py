@@ -39,3 +39,22 @@ def test_status_of_a_broker_never_started(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_stop_when_nothing_runs_is_harmless(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _broker_without_tools(tmp_path, monkeypatch).stop() is False
+
+
+def test_reset_deletes_topics_and_logs_but_keeps_jars_and_tls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = _broker_without_tools(tmp_path, monkeypatch)
+    for folder, name in [
+        (broker.data_dir / "left-over-topic-0", "00000000000000000000.log"),
+        (broker.log_dir, "server.log"),
+        (broker.libs_dir, "kafka.jar"),
+        (broker.tls_dir, "ca.pem"),
+    ]:
+        folder.mkdir(parents=True)
+        (folder / name).write_bytes(b"x")
+    assert broker.reset() is False  # nothing was running
+    assert not broker.data_dir.exists()
+    assert not broker.log_dir.exists()
+    assert (broker.libs_dir / "kafka.jar").exists()
+    assert (broker.tls_dir / "ca.pem").exists()
