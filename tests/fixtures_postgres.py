@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -12,6 +13,8 @@ from psycopg import sql
 
 from pipeline.ops.postgres import LocalPostgres
 from pipeline.settings import load_settings
+
+DROP_ATTEMPTS = 5
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +35,14 @@ def postgres_dsn(postgres_server: LocalPostgres, request: pytest.FixtureRequest)
     yield postgres_server.dsn(database)
     # A test may have stopped and restarted the server; make sure it is up to clean after itself.
     postgres_server.start()
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
     with psycopg.connect(postgres_server.dsn(), autocommit=True) as admin:
-        # FORCE ends sessions a failed test left open.
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
+        # FORCE ends sessions a failed test left open; a sink still retrying may connect again meanwhile.
+        for attempt in range(DROP_ATTEMPTS):
+            try:
+                admin.execute(drop)
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == DROP_ATTEMPTS - 1:
+                    raise
+                time.sleep(1.0)

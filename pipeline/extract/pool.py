@@ -36,17 +36,59 @@ def extract_with_fingerprint(page: RawPage) -> tuple[Article, Fingerprint] | Ski
     return result, fingerprint(result["text"])
 
 
+def warm_up() -> None:
+    """Run once in every new pool process: the extractor's first page is far slower than the rest (lazy
+    imports and caches in trafilatura and lxml), and without this a real page would pay for it."""
+    try:
+        extract_with_fingerprint(WARM_UP_PAGE)
+    except Exception:  # warming is best effort: a real page meets the same error and is dead-lettered
+        return
+
+
+def _started() -> None:
+    """A task that only makes the pool start its processes now instead of at the first page."""
+
+
+WARM_UP_PAGE = RawPage(
+    url="https://warm-up.invalid/story",
+    final_url="https://warm-up.invalid/story",
+    status=200,
+    headers={},
+    fetched_at="2026-01-01T00:00:00+00:00",
+    source="warm-up",
+    content_hash="sha256:" + "0" * 64,
+    html=(
+        "<html><head><title>Warm-up</title></head><body><nav>Home</nav><article><h1>Warm-up</h1>"
+        + "".join(
+            f"<p>Paragraph {number} of a short page that each extraction process reads before its first"
+            f" real one, so that imports and caches are ready when the first real page arrives.</p>"
+            for number in range(1, 9)
+        )
+        + "</article></body></html>"
+    ),
+    trace_id="warm-up",
+)
+
+
 class ExtractionPool(Generic[Result]):
-    """Runs `extract` (a function of a raw page) in `processes` worker processes, off the event loop."""
+    """Runs `extract` (a function of a raw page) in `processes` worker processes, off the event loop.
+
+    The processes start with the pool and warm up before taking pages; the forkserver they are forked from
+    has the extractor imported, so a process replaced after TASKS_PER_WORKER pages is ready at once."""
 
     def __init__(self, processes: int, timeout_s: float, extract: Callable[[RawPage], Result]) -> None:
         self.timeout_s = timeout_s
         self._extract = extract
+        context = multiprocessing.get_context("forkserver")
+        # Besides multiprocessing's default (the main module); no effect once this process's forkserver runs.
+        context.set_forkserver_preload(["__main__", __name__])
         self._pool = pebble.ProcessPool(
             max_workers=processes,
             max_tasks=TASKS_PER_WORKER,
-            context=multiprocessing.get_context("forkserver"),
+            initializer=warm_up,
+            context=context,
         )
+        self._pool.schedule(_started)
 
     async def extract(self, page: RawPage) -> Result:
         """What `extract` returns for the page; raises ExtractionTimeoutError, ExtractorCrashError, or the
