@@ -73,20 +73,18 @@ WARM_UP_PAGE = RawPage(
 class ExtractionPool(Generic[Result]):
     """Runs `extract` (a function of a raw page) in `processes` worker processes, off the event loop.
 
-    The processes start with the pool and warm up before taking pages; the forkserver they are forked from
-    has the extractor imported, so a process replaced after TASKS_PER_WORKER pages is ready at once."""
+    The processes start with the pool and warm up before taking pages, and so does a process that replaces
+    one (after TASKS_PER_WORKER pages, a crash or a time limit) while the others go on. The forkserver does
+    not import the extractor beforehand: that would keep a third copy of it in memory for good."""
 
     def __init__(self, processes: int, timeout_s: float, extract: Callable[[RawPage], Result]) -> None:
         self.timeout_s = timeout_s
         self._extract = extract
-        context = multiprocessing.get_context("forkserver")
-        # Besides multiprocessing's default (the main module); no effect once this process's forkserver runs.
-        context.set_forkserver_preload(["__main__", __name__])
         self._pool = pebble.ProcessPool(
             max_workers=processes,
             max_tasks=TASKS_PER_WORKER,
             initializer=warm_up,
-            context=context,
+            context=multiprocessing.get_context("forkserver"),
         )
         self._pool.schedule(_started)
 
