@@ -38,7 +38,8 @@ def extract_with_fingerprint(page: RawPage) -> tuple[Article, Fingerprint] | Ski
 
 def warm_up() -> None:
     """Run once in every new pool process: the extractor's first page is far slower than the rest (lazy
-    imports and caches in trafilatura and lxml), and without this a real page would pay for it."""
+    imports and caches in trafilatura and lxml), and without this a real page would pay for it. The page
+    declares its language: py3langid's model (about 100 MB a process) loads only for a page that does not."""
     try:
         extract_with_fingerprint(WARM_UP_PAGE)
     except Exception:  # warming is best effort: a real page meets the same error and is dead-lettered
@@ -58,7 +59,7 @@ WARM_UP_PAGE = RawPage(
     source="warm-up",
     content_hash="sha256:" + "0" * 64,
     html=(
-        "<html><head><title>Warm-up</title></head><body><nav>Home</nav><article><h1>Warm-up</h1>"
+        '<html lang="en"><head><title>Warm-up</title></head><body><nav>Home</nav><article><h1>Warm-up</h1>'
         + "".join(
             f"<p>Paragraph {number} of a short page that each extraction process reads before its first"
             f" real one, so that imports and caches are ready when the first real page arrives.</p>"

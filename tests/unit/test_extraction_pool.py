@@ -82,6 +82,7 @@ def test_the_warm_up_page_goes_through_the_whole_extractor() -> None:
     article, fingerprint = result
     assert article["text"]
     assert fingerprint.shingles > 0
+    assert article["language"] == "en"  # declared: no language model loaded just to warm up
 
 
 def _descendants(pid: int) -> list[int]:
