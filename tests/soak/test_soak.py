@@ -60,8 +60,9 @@ MIN_SLOPE_WINDOW_S = 180.0
 # them, load average 7 on 2 cores): after warm-up the worker grew 1.5-2.6 MB/min, all of it anonymous
 # memory; the sink grew up to 1.4, the crawler and the extraction processes under 0.3. A later run with the
 # worker's RocksDB gauges (1,206 articles, 2026-11-30) showed the block cache and memtables flat (20 MB,
-# then 24 MB after the restart) while RSS grew 1.8 and 2.1 MB/min: the growth, some 13 KB an article, is
-# outside RocksDB's budget and not yet explained (bench/dedup_state.py puts 1 M articles of dedup state
+# then 24 MB after the restart) while RSS grew 1.8 and 2.1 MB/min; 4 KB an article of it were encoded
+# table keys in Faust's key index (fixed). In a 40-minute run the worker grew 1.1 and 1.6 MB/min, half of
+# it RocksDB's cache filling towards its budget (bench/dedup_state.py puts 1 M articles of dedup state
 # in a worker at 271 MB). 4 MB/min (240 MB an hour) is half as much again as the worst seen, and still
 # fails a leak of 50 KB an article at this pace (80 articles a minute). A half in which the broker was
 # unreachable (another test restarting it) ends in a backlog whose buffers are no leak: its slope is
