@@ -56,17 +56,17 @@ DRAIN_TIMEOUT_S = 900.0
 # a minute of samples mostly measures noise.
 WARM_UP_S = 120.0
 MIN_SLOPE_WINDOW_S = 180.0
-# Calibrated on the 2-core machine the soak was written on (three 15-minute runs, other tests beside
-# them, load average 7 on 2 cores): after warm-up the worker grew 1.5-2.6 MB/min, all of it anonymous
-# memory; the sink grew up to 1.4, the crawler and the extraction processes under 0.3. A later run with the
-# worker's RocksDB gauges (1,206 articles, 2026-11-30) showed the block cache and memtables flat (20 MB,
-# then 24 MB after the restart) while RSS grew 1.8 and 2.1 MB/min; 4 KB an article of it were encoded
-# table keys in Faust's key index (fixed). In a 40-minute run the worker grew 1.1 and 1.6 MB/min, half of
-# it RocksDB's cache filling towards its budget (bench/dedup_state.py puts 1 M articles of dedup state
-# in a worker at 271 MB). 4 MB/min (240 MB an hour) is half as much again as the worst seen, and still
-# fails a leak of 50 KB an article at this pace (80 articles a minute). A half in which the broker was
-# unreachable (another test restarting it) ends in a backlog whose buffers are no leak: its slope is
-# reported, not judged.
+# Calibrated on the 2-core machine the soak was written on (three 15-minute runs, other tests beside them,
+# load average 7 on 2 cores): after warm-up the worker grew 1.5-2.6 MB/min, all of it anonymous memory; the
+# sink grew up to 1.4, the crawler and the extraction processes under 0.3. A later run with the worker's
+# RocksDB gauges (1,206 articles, 2026-11-30) showed the block cache and memtables flat (20 MB, then 24 MB
+# after the restart) while RSS grew 1.8 and 2.1 MB/min; about 12 KB an article of it were encoded table keys,
+# 4 KB each, filling Faust's key index (1,000 keys a table; fixed). In a 40-minute run the worker grew 1.1 and
+# 1.6 MB/min, half of it RocksDB's cache filling towards its budget (bench/dedup_state.py puts 1 M articles of
+# dedup state in a worker at 271 MB). 4 MB/min (240 MB an hour) is half as much again as the worst seen, and
+# still fails a leak of 50 KB an article at this pace (80 articles a minute). A half in which the broker was
+# unreachable (another test restarting it) ends in a backlog whose buffers are no leak: its slope is reported,
+# not judged.
 MAX_RSS_SLOPE_MB_PER_MIN = 4.0
 # Open files besides the state files (which RocksDB opens one per table file, so they follow the data)
 # in the last third of the run may exceed the first third's maximum by this much: a Kafka client's extra
