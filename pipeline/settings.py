@@ -106,6 +106,9 @@ class WorkerSettings(BaseModel):
     data_dir: Path = PROJECT_DIR / ".state" / "faust"
     extraction_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     extraction_timeout_s: float = Field(default=20.0, gt=0)
+    # An input partition whose fetched records have been nowhere on their way to a commit for this long
+    # is read again from its committed offset (Faust can drop a fetched batch without seeking back).
+    rewind_after_s: float = Field(default=20.0, gt=0)
     # Faust's web server: /metrics (Prometheus), /health and the dashboard at /dashboard/.
     web_enabled: bool = True
     web_host: str = "127.0.0.1"

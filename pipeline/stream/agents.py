@@ -54,7 +54,8 @@ from pipeline.sink.writer import SinkWriter, write_until_stored
 from pipeline.stream.app import Wiring, rocksdb_memory, table_slice
 from pipeline.stream.dead_letters import dead_letter_of
 from pipeline.stream.decode import InvalidRecordError, decode_record
-from pipeline.stream.web import register_web
+from pipeline.stream.rewind import register_rewind
+from pipeline.stream.web import register_web, worker_topics
 from pipeline.tag.enrich import enrich_article
 from pipeline.tag.reload import TaxonomyReloader
 
@@ -73,6 +74,7 @@ def register_agents(wiring: Wiring) -> None:
     app, settings = wiring.app, wiring.settings
     watch_outcomes("worker", outcomes, lambda: rocksdb_memory(settings))
     register_web(wiring)
+    register_rewind(wiring, worker_topics(wiring), outcomes)
 
     async def send_dead_letter(event: Any, stage: str, reason: str, error: str) -> None:
         message = event.message

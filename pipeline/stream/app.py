@@ -20,7 +20,7 @@ from faust.streams import current_event
 from pipeline.clock import utc_now
 from pipeline.contracts import Contracts, contracts_for
 from pipeline.settings import Settings
-from pipeline.stream.transport import transport_url
+from pipeline.stream.transport import TRANSACTIONAL_TOPICS, transport_url
 
 
 @dataclass
@@ -64,6 +64,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wi
         web_bind=settings.worker.web_host,
     )
     topics = settings.topics
+    TRANSACTIONAL_TOPICS.add(topics.raw_pages)
 
     def topic(name: str, partitions: int | None = None) -> Any:
         return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=partitions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,11 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 TRANSPORT_SCHEME = "newsfeed-kafka"
+
+log = logging.getLogger(__name__)
+# Topics written in transactions (the crawler's raw pages): offsets a consumer never sees there are commit
+# markers or aborted records. Anywhere else an offset Faust skipped is a record it dropped.
+TRANSACTIONAL_TOPICS: set[str] = set()
 
 
 def lowest_in_flight(unacked: Iterable[Any], generation: int | None) -> dict[TP, int]:
@@ -35,6 +41,48 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
     committed over while it is processed, and lost if the worker dies before it is done. Here the offsets
     at and above the lowest record in flight are held back until that record is acknowledged.
     """
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109  (Faust's signature)
+        """Faust's fetch, minus the batches of partitions Faust holds inactive at this moment.
+
+        Faust skips those batches without seeking back, though the fetcher has moved past them: their
+        records would never reach a stream, and a later record of the partition would make Faust commit
+        over them as a gap. Here each such partition is sought back to its batch's first record instead.
+        """
+        records, active = await super()._wait_next_records(timeout)
+        if not records or active is None:
+            return records, active
+        assigned = self.assignment()
+        kept: dict[TP, Any] = {}
+        rewind: dict[TP, int] = {}
+        for tp, batch in records.items():
+            if not batch or tp in active or tp in self._buffered_partitions:
+                kept[tp] = batch
+            elif tp in assigned:
+                rewind[tp] = batch[0].offset
+        if rewind:
+            log.info("fetched while inactive, read again later: %s", rewind)
+            await self.seek_wait(rewind)
+        return kept, active
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Faust records the offsets it never delivered as a gap, and commits over it. Those offsets surely
+        hold no record on a topic written in transactions, or below the log's start (retention deleted
+        them); elsewhere the gap is left out, the commit stays below the missing records, and
+        `pipeline.stream.rewind` reads them again."""
+        if tp.topic in TRANSACTIONAL_TOPICS:
+            await super()._add_gap(tp, offset_from, offset_to)
+            return
+        log_start = (await self.earliest_offsets(tp)).get(tp, 0)
+        if log_start >= offset_to:
+            await super()._add_gap(tp, offset_from, offset_to)
+            return
+        if log_start > offset_from:
+            await super()._add_gap(tp, offset_from, log_start - 1)
+        log.info(
+            "%s[%d]: records from offset %d below %d were fetched but never delivered",
+            tp.topic, tp.partition, max(offset_from, log_start), offset_to,
+        )  # fmt: skip
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)

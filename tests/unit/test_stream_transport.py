@@ -1,4 +1,4 @@
-"""The worker's consumer commits only below records still in flight (faust-streaming#606)."""
+"""The worker's consumer: no commit over a record in flight (faust-streaming#606), no skipped batch."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from intervaltree import IntervalTree
 
+from pipeline.stream import transport
 from pipeline.stream.transport import AtLeastOnceConsumer, lowest_in_flight, transport_url
 
 PARTITION = TP("newsfeed.raw-pages.v1", 3)
 OTHER = TP("newsfeed.raw-pages.v1", 4)
+ARTICLES = TP("newsfeed.articles.v1", 2)  # written without transactions
 GENERATION = 3
 
 
@@ -92,3 +96,76 @@ def test_every_bootstrap_server_gets_the_transport_scheme() -> None:
     assert transport_url("127.0.0.1:9092, 127.0.0.1:9093") == (
         "newsfeed-kafka://127.0.0.1:9092;newsfeed-kafka://127.0.0.1:9093"
     )
+
+
+@dataclass(frozen=True)
+class FetchedRecord:
+    offset: int
+
+
+async def test_a_batch_of_a_partition_faust_holds_inactive_is_sought_back_not_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Faust skips such a batch after the fetcher has moved past it; its records would never be read."""
+    paused, buffered, revoked = TP("t", 1), TP("t", 2), TP("t", 3)
+    records = {
+        PARTITION: [FetchedRecord(7), FetchedRecord(8)],
+        paused: [FetchedRecord(40), FetchedRecord(41)],
+        buffered: [FetchedRecord(5)],
+        revoked: [FetchedRecord(9)],
+    }
+    active = {PARTITION}
+
+    async def faust_fetch(self: AtLeastOnceConsumer, wait_s: float) -> tuple[object, object]:
+        return dict(records), active
+
+    sought: list[dict[TP, int]] = []
+
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        sought.append(dict(partitions))
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_wait_next_records", faust_fetch)
+    consumer = consumer_with(None, [], [])
+    consumer._buffered_partitions = {buffered}
+    monkeypatch.setattr(consumer, "assignment", lambda: {PARTITION, paused, buffered})
+    monkeypatch.setattr(consumer, "seek_wait", seek_wait)
+
+    kept, still_active = await consumer._wait_next_records(1.0)
+
+    assert kept == {PARTITION: records[PARTITION], buffered: records[buffered]}
+    assert still_active is active
+    assert sought == [{paused: 40}]  # the revoked partition is no longer this worker's to seek
+
+
+async def _gaps_recorded(consumer: AtLeastOnceConsumer, tp: TP, log_start: int) -> list[tuple[int, int]]:
+    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        return dict.fromkeys(partitions, log_start)
+
+    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
+    consumer._committed_offset[tp] = 10
+    await consumer._add_gap(tp, 11, 14)  # Faust saw offset 10, then 14
+    return sorted((interval.begin, interval.end) for interval in consumer._gap[tp])
+
+
+async def test_a_gap_on_a_topic_written_in_transactions_is_committed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
+    assert await _gaps_recorded(consumer_with(10, [], []), PARTITION, log_start=0) == [(11, 15)]
+
+
+async def test_a_gap_elsewhere_holds_the_commit_below_the_missing_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
+    consumer = consumer_with(10, [], [])
+    assert await _gaps_recorded(consumer, ARTICLES, log_start=0) == []
+    consumer._acked[ARTICLES] = [10, 14]
+    assert consumer._filter_committable_offsets([ARTICLES]) == {ARTICLES: 11}
+    assert consumer._acked[ARTICLES] == [14]
+
+
+async def test_offsets_below_the_log_start_are_a_gap_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
+    assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=14) == [(11, 15)]
+    assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=12) == [(11, 12)]
