@@ -73,7 +73,11 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         if tp.topic in TRANSACTIONAL_TOPICS:
             await super()._add_gap(tp, offset_from, offset_to)
             return
-        log_start = (await self.earliest_offsets(tp)).get(tp, 0)
+        try:
+            log_start = (await self.earliest_offsets(tp)).get(tp, 0)
+        except Exception as error:  # the broker away: hold the commit, the rewind timer asks again later
+            log.info("%s[%d]: log start unknown (%r)", tp.topic, tp.partition, error)
+            log_start = 0
         if log_start >= offset_to:
             await super()._add_gap(tp, offset_from, offset_to)
             return

@@ -169,3 +169,18 @@ async def test_offsets_below_the_log_start_are_a_gap_everywhere(monkeypatch: pyt
     monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
     assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=14) == [(11, 15)]
     assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=12) == [(11, 12)]
+
+
+async def test_with_the_broker_away_a_gap_elsewhere_still_holds_the_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
+    consumer = consumer_with(10, [], [])
+
+    async def broker_away(*partitions: TP) -> dict[TP, int]:
+        raise ConnectionError("broker away")
+
+    consumer.earliest_offsets = broker_away  # type: ignore[method-assign]
+    consumer._committed_offset[ARTICLES] = 10
+    await consumer._add_gap(ARTICLES, 11, 14)
+    assert not consumer._gap[ARTICLES]
