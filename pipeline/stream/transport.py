@@ -43,7 +43,8 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
     """
 
     async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109  (Faust's signature)
-        """Faust's fetch, minus the batches of partitions Faust holds inactive at this moment.
+        """Faust's fetch, minus the batches of partitions Faust holds inactive at this moment, and with the
+        set of active partitions as it was when they were fetched.
 
         Faust skips those batches without seeking back, though the fetcher has moved past them: their
         records would never reach a stream, and a later record of the partition would make Faust commit
@@ -63,7 +64,9 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         if rewind:
             log.info("fetched while inactive, read again later: %s", rewind)
             await self.seek_wait(rewind)
-        return kept, active
+        # Faust checks each record against the live set while it hands the batch out record by record,
+        # and a rebalance's recovery pauses partitions in between: a snapshot keeps those records too.
+        return kept, set(active)
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """Faust records the offsets it never delivered as a gap, and commits over it. Those offsets surely
