@@ -19,8 +19,9 @@ from faust.streams import current_event
 
 from pipeline.clock import utc_now
 from pipeline.contracts import Contracts, contracts_for
+from pipeline.ops.kafka import client_options
 from pipeline.settings import Settings
-from pipeline.stream.transport import TRANSACTIONAL_TOPICS, transport_url
+from pipeline.stream.transport import TRANSACTIONAL_TOPICS, GapCheck, transport_url
 
 
 @dataclass
@@ -64,7 +65,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Wi
         web_bind=settings.worker.web_host,
     )
     topics = settings.topics
-    TRANSACTIONAL_TOPICS.add(topics.raw_pages)
+    TRANSACTIONAL_TOPICS[topics.raw_pages] = GapCheck(client_options(settings.kafka))
 
     def topic(name: str, partitions: int | None = None) -> Any:
         return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=partitions)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -13,9 +15,49 @@ from faust.types import TP
 TRANSPORT_SCHEME = "newsfeed-kafka"
 
 log = logging.getLogger(__name__)
-# Topics written in transactions (the crawler's raw pages): offsets a consumer never sees there are commit
-# markers or aborted records. Anywhere else an offset Faust skipped is a record it dropped.
-TRANSACTIONAL_TOPICS: set[str] = set()
+GAP_CHECK_S = 5.0
+
+
+class GapCheck:
+    """Reads the offsets of a gap on a topic written in transactions. Faust takes them for commit markers or
+    aborted records, which they are unless Faust dropped a fetched batch there."""
+
+    def __init__(self, client_options: dict[str, Any]) -> None:
+        self._options = client_options
+        self._reader: AIOKafkaConsumer | None = None
+
+    async def holds_a_record(self, tp: TP, start: int, end: int) -> bool:
+        """Whether a committed record sits at an offset in [start, end); True when that stays unknown."""
+        if self._reader is None:
+            self._reader = AIOKafkaConsumer(
+                **self._options,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                max_partition_fetch_bytes=64 * 1024,
+                fetch_max_wait_ms=100,
+            )
+            await self._reader.start()
+        partition = TopicPartition(tp.topic, tp.partition)
+        self._reader.assign([partition])
+        self._reader.seek(partition, start)
+        deadline = time.monotonic() + GAP_CHECK_S
+        while time.monotonic() < deadline:
+            batches = await self._reader.getmany(partition, timeout_ms=200)
+            if any(record.offset < end for record in batches.get(partition, [])):
+                return True
+            if await self._reader.position(partition) >= end:
+                return False
+        return True
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None
+
+
+# Topics written in transactions (the crawler's raw pages), each with its check: offsets a consumer never
+# sees there are mostly commit markers. Anywhere else an offset Faust skipped is a record it dropped.
+TRANSACTIONAL_TOPICS: dict[str, GapCheck] = {}
 
 
 def lowest_in_flight(unacked: Iterable[Any], generation: int | None) -> dict[TP, int]:
@@ -69,13 +111,20 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         return kept, set(active)
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        """Faust records the offsets it never delivered as a gap, and commits over it. Those offsets surely
-        hold no record on a topic written in transactions, or below the log's start (retention deleted
-        them); elsewhere the gap is left out, the commit stays below the missing records, and
-        `pipeline.stream.rewind` reads them again."""
-        if tp.topic in TRANSACTIONAL_TOPICS:
-            await super()._add_gap(tp, offset_from, offset_to)
-            return
+        """Faust records the offsets it never delivered as a gap, and commits over it. Those offsets hold no
+        record below the log's start (retention deleted them), or on a topic written in transactions where
+        a read finds none (commit markers); otherwise the gap is left out, the commit stays below the
+        missing records, and `pipeline.stream.rewind` reads them again."""
+        check = TRANSACTIONAL_TOPICS.get(tp.topic)
+        if check is not None:
+            try:
+                dropped = await check.holds_a_record(tp, offset_from, offset_to)
+            except Exception as error:  # the broker away: hold the commit, the rewind timer reads again
+                log.info("%s[%d]: gap not checked (%r)", tp.topic, tp.partition, error)
+                dropped = True
+            if not dropped:
+                await super()._add_gap(tp, offset_from, offset_to)
+                return
         try:
             log_start = (await self.earliest_offsets(tp)).get(tp, 0)
         except Exception as error:  # the broker away: hold the commit, the rewind timer asks again later
@@ -90,6 +139,11 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
             "%s[%d]: records from offset %d below %d were fetched but never delivered",
             tp.topic, tp.partition, max(offset_from, log_start), offset_to,
         )  # fmt: skip
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        for check in TRANSACTIONAL_TOPICS.values():
+            await check.close()
 
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ReadCommittedConsumerThread(self, loop=self.loop, beacon=self.beacon)

@@ -155,17 +155,29 @@ async def _gaps_recorded(
     return sorted((interval.begin, interval.end) for interval in consumer._gap[tp])
 
 
-async def test_a_gap_on_a_topic_written_in_transactions_is_committed_over(
+class MarkersOnly:
+    """A gap check that finds only commit markers, or (`found`) a record, or cannot reach the broker."""
+
+    def __init__(self, found: bool | None = False) -> None:
+        self.found = found
+
+    async def holds_a_record(self, tp: TP, start: int, end: int) -> bool:
+        if self.found is None:
+            raise ConnectionError("broker away")
+        return self.found
+
+
+async def test_a_gap_of_commit_markers_on_a_topic_written_in_transactions_is_committed_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly()})
     assert await _gaps_recorded(consumer_with(10, [], []), PARTITION, log_start=0) == [(11, 15)]
 
 
 async def test_a_gap_elsewhere_holds_the_commit_below_the_missing_records(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly()})
     consumer = consumer_with(10, [], [])
     assert await _gaps_recorded(consumer, ARTICLES, log_start=0) == []
     consumer._acked[ARTICLES] = [10, 14]
@@ -174,7 +186,7 @@ async def test_a_gap_elsewhere_holds_the_commit_below_the_missing_records(
 
 
 async def test_offsets_below_the_log_start_are_a_gap_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly()})
     assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=14) == [(11, 15)]
     assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=12) == [(11, 12)]
 
@@ -182,5 +194,13 @@ async def test_offsets_below_the_log_start_are_a_gap_everywhere(monkeypatch: pyt
 async def test_with_the_broker_away_a_gap_elsewhere_still_holds_the_commit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic})
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly()})
     assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=None) == []
+
+
+@pytest.mark.parametrize("found", [True, None], ids=["a record in the gap", "broker away"])
+async def test_a_gap_on_a_topic_written_in_transactions_holding_a_record_holds_the_commit(
+    monkeypatch: pytest.MonkeyPatch, found: bool | None
+) -> None:
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly(found)})
+    assert await _gaps_recorded(consumer_with(10, [], []), PARTITION, log_start=0) == []
