@@ -36,8 +36,47 @@ def extract_with_fingerprint(page: RawPage) -> tuple[Article, Fingerprint] | Ski
     return result, fingerprint(result["text"])
 
 
+def warm_up() -> None:
+    """Run once in every new pool process: the extractor's first page is far slower than the rest (lazy
+    imports and caches in trafilatura and lxml), and without this a real page would pay for it. The page
+    declares its language: py3langid's model (about 100 MB a process) loads only for a page that does not."""
+    try:
+        extract_with_fingerprint(WARM_UP_PAGE)
+    except Exception:  # warming is best effort: a real page meets the same error and is dead-lettered
+        return
+
+
+def _started() -> None:
+    """A task that only makes the pool start its processes now instead of at the first page."""
+
+
+WARM_UP_PAGE = RawPage(
+    url="https://warm-up.invalid/story",
+    final_url="https://warm-up.invalid/story",
+    status=200,
+    headers={},
+    fetched_at="2026-01-01T00:00:00+00:00",
+    source="warm-up",
+    content_hash="sha256:" + "0" * 64,
+    html=(
+        '<html lang="en"><head><title>Warm-up</title></head><body><nav>Home</nav><article><h1>Warm-up</h1>'
+        + "".join(
+            f"<p>Paragraph {number} of a short page that each extraction process reads before its first"
+            f" real one, so that imports and caches are ready when the first real page arrives.</p>"
+            for number in range(1, 9)
+        )
+        + "</article></body></html>"
+    ),
+    trace_id="warm-up",
+)
+
+
 class ExtractionPool(Generic[Result]):
-    """Runs `extract` (a function of a raw page) in `processes` worker processes, off the event loop."""
+    """Runs `extract` (a function of a raw page) in `processes` worker processes, off the event loop.
+
+    The processes start with the pool and warm up before taking pages, and so does a process that replaces
+    one (after TASKS_PER_WORKER pages, a crash or a time limit) while the others go on. The forkserver does
+    not import the extractor beforehand: that would keep a third copy of it in memory for good."""
 
     def __init__(self, processes: int, timeout_s: float, extract: Callable[[RawPage], Result]) -> None:
         self.timeout_s = timeout_s
@@ -45,8 +84,10 @@ class ExtractionPool(Generic[Result]):
         self._pool = pebble.ProcessPool(
             max_workers=processes,
             max_tasks=TASKS_PER_WORKER,
+            initializer=warm_up,
             context=multiprocessing.get_context("forkserver"),
         )
+        self._pool.schedule(_started)
 
     async def extract(self, page: RawPage) -> Result:
         """What `extract` returns for the page; raises ExtractionTimeoutError, ExtractorCrashError, or the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import subprocess
 import time
@@ -9,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from orjson import loads
 
 from pipeline.ops.isolated import start_command, start_worker, stop_process
+from pipeline.settings import Settings
 from pipeline.sink.postgres_store import PostgresStore
 from tests.conftest import IsolatedPipeline
 from tests.fault_helpers import (
@@ -20,6 +23,7 @@ from tests.fault_helpers import (
     generated_raw_pages,
     group_is_stable,
     kill_process_group,
+    read_to_end,
     tally,
     wait_for,
 )
@@ -70,6 +74,16 @@ def _stored(postgres_dsn: str) -> int:
         return store.count()
     finally:
         store.close()
+
+
+def _raw_page_offsets(settings: Settings, article_ids_wanted: set[str]) -> list[tuple[int, int]]:
+    """Where the raw pages of these articles sit on the raw-pages topic."""
+    records = asyncio.run(read_to_end(settings, settings.topics.raw_pages))
+    return sorted(
+        (record.partition, record.offset)
+        for record in records
+        if record.value is not None and article_ids([loads(record.value)["url"]]) & article_ids_wanted
+    )
 
 
 def _logs(state_dir: Path) -> str:
@@ -130,7 +144,9 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_no_article(
     stages = (
         f"extracted {len(extracted)}, enriched {len(enriched.keys)}, stored {len(stored)} of {PAGES}; "
         f"not enriched: {sorted(expected - enriched.keys)[:3]} (extracted: "
-        f"{len((expected - enriched.keys) & extracted)}); worker group idle {worker_idle}, sink idle "
+        f"{len((expected - enriched.keys) & extracted)}); raw pages not extracted at (partition, offset) "
+        f"{_raw_page_offsets(settings, expected - extracted)}; dead letters "
+        f"{tally(settings, settings.topics.dead_letter).records}; worker group idle {worker_idle}, sink idle "
         f"{sink_idle}\n{_logs(state_dir)}"
     )
     assert complete, stages

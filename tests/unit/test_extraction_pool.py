@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from pipeline.demo.content import SEED_ARTICLE
 from pipeline.extract.extractor import Skipped, extract_article
-from pipeline.extract.pool import ExtractionPool, ExtractionTimeoutError, ExtractorCrashError
+from pipeline.extract.pool import (
+    WARM_UP_PAGE,
+    ExtractionPool,
+    ExtractionTimeoutError,
+    ExtractorCrashError,
+    extract_with_fingerprint,
+)
 from pipeline.records import RawPage
 from tests.pages import article_raw_page
 from tests.stand_in_extractors import crash, explode, hang, hang_on_marked_pages
@@ -64,3 +73,37 @@ async def test_the_pool_keeps_working_after_a_timeout(make_pool: Callable[..., E
     result = await pool.extract(page)
     assert not isinstance(result, Skipped)
     assert result["title"] == SEED_ARTICLE.title
+
+
+def test_the_warm_up_page_goes_through_the_whole_extractor() -> None:
+    """A page the extractor skipped early would leave most of its first-page work for a real page."""
+    result = extract_with_fingerprint(WARM_UP_PAGE)
+    assert not isinstance(result, Skipped)
+    article, fingerprint = result
+    assert article["text"]
+    assert fingerprint.shingles > 0
+    assert article["language"] == "en"  # declared: no language model loaded just to warm up
+
+
+def _descendants(pid: int) -> list[int]:
+    found, queue = [], [pid]
+    while queue:
+        for task in Path(f"/proc/{queue.pop()}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children = [int(child) for child in (task / "children").read_text().split()]
+                found.extend(children)
+                queue.extend(children)
+    return found
+
+
+def test_the_processes_start_with_the_pool_not_at_the_first_page(
+    make_pool: Callable[..., ExtractionPool],
+) -> None:
+    before = set(_descendants(os.getpid()))
+    make_pool()
+    deadline = time.monotonic() + 30
+    started: set[int] = set()
+    while time.monotonic() < deadline and not started:
+        started = set(_descendants(os.getpid())) - before
+        time.sleep(0.1)
+    assert started, "no extraction process started before the first page"

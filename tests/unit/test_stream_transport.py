@@ -38,7 +38,12 @@ def consumer_with(
     consumer._gap = defaultdict(IntervalTree)
     consumer._committed_offset = defaultdict(lambda: None, {PARTITION: committed})
     consumer._unacked_messages = set(in_flight)
-    consumer.app = SimpleNamespace(consumer_generation_id=GENERATION)
+    consumer._proven_empty = defaultdict(list)
+    consumer._empty_checks = {}
+    consumer._waiting_for_ack = None
+    consumer.app = SimpleNamespace(
+        consumer_generation_id=GENERATION, topics=SimpleNamespace(acks_enabled_for=lambda topic: True)
+    )
     return consumer
 
 
@@ -67,12 +72,6 @@ def test_once_the_slow_record_is_acknowledged_the_whole_run_is_committed() -> No
     slow.acked = True
     consumer._acked[PARTITION].append(2585)
     assert consumer._filter_committable_offsets([PARTITION]) == {PARTITION: 2588}
-
-
-def test_a_gap_with_no_record_in_flight_is_passed_as_faust_does() -> None:
-    # A transaction marker at the head has no record: nothing is in flight there.
-    consumer = consumer_with(50, [51, 52], [])
-    assert consumer._filter_committable_offsets([PARTITION]) == {PARTITION: 53}
 
 
 def test_lowest_in_flight_per_partition_ignores_acknowledged_records() -> None:
@@ -151,7 +150,8 @@ async def _gaps_recorded(
 
     consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
     consumer._committed_offset[tp] = 10
-    await consumer._add_gap(tp, 11, 14)
+    await consumer._add_gap(tp, 11, 14)  # the record at 14 was delivered
+    await consumer.wait_for_checks()
     return sorted((interval.begin, interval.end) for interval in consumer._gap[tp])
 
 
@@ -171,7 +171,7 @@ async def test_a_gap_of_commit_markers_on_a_topic_written_in_transactions_is_com
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly()})
-    assert await _gaps_recorded(consumer_with(10, [], []), PARTITION, log_start=0) == [(11, 15)]
+    assert await _gaps_recorded(consumer_with(10, [], []), PARTITION, log_start=0) == [(11, 14)]
 
 
 async def test_a_gap_elsewhere_holds_the_commit_below_the_missing_records(
@@ -187,7 +187,7 @@ async def test_a_gap_elsewhere_holds_the_commit_below_the_missing_records(
 
 async def test_offsets_below_the_log_start_are_a_gap_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly()})
-    assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=14) == [(11, 15)]
+    assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=14) == [(11, 14)]
     assert await _gaps_recorded(consumer_with(10, [], []), ARTICLES, log_start=12) == [(11, 12)]
 
 
@@ -204,3 +204,81 @@ async def test_a_gap_on_a_topic_written_in_transactions_holding_a_record_holds_t
 ) -> None:
     monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly(found)})
     assert await _gaps_recorded(consumer_with(10, [], []), PARTITION, log_start=0) == []
+
+
+@dataclass(eq=False)
+class StreamRecord:
+    tp: TP
+    offset: int
+    tracked: bool
+    acked: bool = False
+    topic: str = PARTITION.topic
+
+
+async def _committable_once_checked(consumer: AtLeastOnceConsumer, tp: TP) -> list[dict[TP, int]]:
+    """What the consumer would commit now, and again once the checks that asked for have finished."""
+    now = consumer._filter_committable_offsets([tp])
+    await consumer.wait_for_checks()
+    return [now, consumer._filter_committable_offsets([tp])]
+
+
+def with_log_start(consumer: AtLeastOnceConsumer, log_start: int) -> AtLeastOnceConsumer:
+    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        return dict.fromkeys(partitions, log_start)
+
+    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
+    return consumer
+
+
+async def test_a_record_its_stream_skipped_is_not_acknowledged_so_never_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Faust's stream acknowledges a record it skipped (an earlier generation's) without processing it, and
+    Faust alone would then commit 102 over it: a single missing offset at the head passes as a marker."""
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly(found=True)})
+    consumer = consumer_with(100, [], [])
+    assert not consumer.ack(StreamRecord(PARTITION, 100, tracked=False))
+    assert consumer.ack(StreamRecord(PARTITION, 101, tracked=True))
+    assert consumer._acked[PARTITION] == [101]
+    assert await _committable_once_checked(consumer, PARTITION) == [{}, {}]
+
+
+async def test_a_commit_marker_at_the_head_is_committed_over_once_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After a seek Faust reads on from the committed offset, and never records the offset there as a gap.
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly()})
+    consumer = consumer_with(50, [51, 52], [])
+    assert await _committable_once_checked(consumer, PARTITION) == [{}, {PARTITION: 53}]
+    consumer._committed_offset[PARTITION] = 53
+    consumer._acked[PARTITION] = [55]  # a marker at 53 found with the first check stays known
+    consumer._proven_empty[PARTITION].append((53, 55))
+    assert consumer._filter_committable_offsets([PARTITION]) == {PARTITION: 56}
+
+
+async def test_a_missing_head_offset_elsewhere_holds_the_commit_unless_below_the_log_start() -> None:
+    held = with_log_start(consumer_with(None, [], []), log_start=10)
+    held._committed_offset[ARTICLES], held._acked[ARTICLES] = 10, [11, 12]
+    assert await _committable_once_checked(held, ARTICLES) == [{}, {}]
+    deleted = with_log_start(consumer_with(None, [], []), log_start=14)
+    deleted._committed_offset[ARTICLES], deleted._acked[ARTICLES] = 10, [14, 15]
+    # Faust alone holds this commit for good: more than one offset is missing at the head.
+    assert await _committable_once_checked(deleted, ARTICLES) == [{}, {ARTICLES: 16}]
+
+
+async def test_a_head_check_that_cannot_reach_the_broker_holds_the_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(transport, "TRANSACTIONAL_TOPICS", {PARTITION.topic: MarkersOnly(found=None)})
+    consumer = consumer_with(50, [51, 52], [])
+    assert await _committable_once_checked(consumer, PARTITION) == [{}, {}]
+
+
+async def test_with_nothing_committed_a_missing_first_record_holds_the_commit() -> None:
+    # A new group starts at the log's start; Faust alone commits from the lowest acknowledged offset.
+    held = with_log_start(consumer_with(None, [], []), log_start=0)
+    held._acked[ARTICLES] = [1, 2]
+    assert await _committable_once_checked(held, ARTICLES) == [{}, {}]
+    deleted = with_log_start(consumer_with(None, [], []), log_start=1)
+    deleted._acked[ARTICLES] = [1, 2]
+    assert await _committable_once_checked(deleted, ARTICLES) == [{}, {ARTICLES: 3}]
