@@ -35,7 +35,7 @@ class RewindDetector:
 
     Faust's consumer can discard a fetched batch (a partition it holds inactive for a moment, or right
     after a rebalance) and nothing seeks that partition back: its records are never processed, the
-    committed offset stands below them (`AtLeastOnceConsumer._add_gap` sees to that), and the partition
+    committed offset stands below them (`AtLeastOnceConsumer` sees to that), and the partition
     stalls with lag. Waiting `after_s` keeps a record that is merely between the fetcher and a stream, or
     acknowledged and about to be committed, from counting.
     """

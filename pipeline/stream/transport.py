@@ -105,6 +105,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         # Per partition, [start, end) offset ranges read and found to hold no record (markers, retention).
         self._proven_empty: defaultdict[TP, list[tuple[int, int]]] = defaultdict(list)
         self._empty_checks: dict[tuple[TP, int, int], asyncio.Task[None]] = {}
+        self._reported: dict[TP, int] = {}  # per partition, the last missing record logged
 
     def ack(self, message: Any) -> bool:
         if not message.tracked:  # no stream took it: the rebalance's seek or the rewind timer reads it again
@@ -162,7 +163,8 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         if first_record > start:
             self._proven_empty[tp].append((start, first_record))
             await super()._add_gap(tp, start, first_record - 1)
-        if first_record < end:
+        if first_record < end and self._reported.get(tp) != first_record:  # checked again each commit
+            self._reported[tp] = first_record
             log.info(
                 "%s[%d]: records from offset %d below %d were fetched but never delivered",
                 tp.topic, tp.partition, first_record, end,
@@ -191,6 +193,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
             self._proven_empty.pop(tp, None)
+            self._reported.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def on_stop(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -40,6 +41,7 @@ def consumer_with(
     consumer._unacked_messages = set(in_flight)
     consumer._proven_empty = defaultdict(list)
     consumer._empty_checks = {}
+    consumer._reported = {}
     consumer._waiting_for_ack = None
     consumer.app = SimpleNamespace(
         consumer_generation_id=GENERATION, topics=SimpleNamespace(acks_enabled_for=lambda topic: True)
@@ -282,3 +284,16 @@ async def test_with_nothing_committed_a_missing_first_record_holds_the_commit() 
     deleted = with_log_start(consumer_with(None, [], []), log_start=1)
     deleted._acked[ARTICLES] = [1, 2]
     assert await _committable_once_checked(deleted, ARTICLES) == [{}, {ARTICLES: 3}]
+
+
+async def test_a_missing_record_checked_again_each_commit_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=transport.__name__)
+    held = with_log_start(consumer_with(None, [], []), log_start=0)
+    held._committed_offset[ARTICLES], held._acked[ARTICLES] = 10, [11, 12]
+    for _ in range(3):
+        assert await _committable_once_checked(held, ARTICLES) == [{}, {}]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{ARTICLES.topic}[2]: records from offset 10 below 11 were fetched but never delivered"
+    ]
