@@ -144,13 +144,7 @@ async def _gaps_recorded(
     consumer: AtLeastOnceConsumer, tp: TP, log_start: int | None
 ) -> list[tuple[int, int]]:
     """The gaps Faust would commit over after offset 10 then 14; `log_start` None: the broker is away."""
-
-    async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
-        if log_start is None:
-            raise ConnectionError("broker away")
-        return dict.fromkeys(partitions, log_start)
-
-    consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
+    with_log_start(consumer, log_start)
     consumer._committed_offset[tp] = 10
     await consumer._add_gap(tp, 11, 14)  # the record at 14 was delivered
     await consumer.wait_for_checks()
@@ -224,8 +218,12 @@ async def _committable_once_checked(consumer: AtLeastOnceConsumer, tp: TP) -> li
     return [now, consumer._filter_committable_offsets([tp])]
 
 
-def with_log_start(consumer: AtLeastOnceConsumer, log_start: int) -> AtLeastOnceConsumer:
+def with_log_start(consumer: AtLeastOnceConsumer, log_start: int | None) -> AtLeastOnceConsumer:
+    """The consumer, with its partitions' logs starting at `log_start` (None: the broker is away)."""
+
     async def earliest_offsets(*partitions: TP) -> dict[TP, int]:
+        if log_start is None:
+            raise ConnectionError("broker away")
         return dict.fromkeys(partitions, log_start)
 
     consumer.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
