@@ -72,7 +72,7 @@ outcomes: Counter[str] = Counter()
 def register_agents(wiring: Wiring) -> None:
     """Attach the extract, enrich and sink agents to the app, and its web pages."""
     app, settings = wiring.app, wiring.settings
-    watch_outcomes("worker", outcomes, lambda: rocksdb_memory(settings, app.tables.values()))
+    watch_outcomes("worker", outcomes, lambda: rocksdb_memory(settings))
     register_web(wiring)
     register_rewind(wiring, worker_topics(wiring), outcomes)
 

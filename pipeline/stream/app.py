@@ -3,7 +3,7 @@ agents registered on it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -148,22 +148,13 @@ def shared_memory(cache_bytes: int, write_buffer_bytes: int) -> tuple[rocksdict.
     return rocksdict.Cache(cache_bytes), rocksdict.WriteBufferManager(write_buffer_bytes, False)
 
 
-def rocksdb_memory(settings: Settings, tables: Iterable[Any] = ()) -> dict[str, float]:
-    """Bytes held now by the worker's shared block cache and its memtables (bounded by their budgets).
-
-    The write-buffer manager counts a memtable's arena blocks when they are allocated; the pages of a block
-    become resident only as entries are written into it. So `memtable_used` (what `tables`' open databases
-    have written into their memtables) is the part in RSS: it grows towards `memtable` between flushes."""
+def rocksdb_memory(settings: Settings) -> dict[str, float]:
+    """Bytes held now by the worker's shared block cache and its memtables (bounded by their budgets)."""
     options = rocksdb_options(settings)
     cache, write_buffers = shared_memory(options["block_cache_size"], options["write_buffer_budget"])
-    used = 0
-    for table in list(tables):
-        for db in list(getattr(table.data, "_dbs", {}).values()):
-            used += db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
     return {
         "newsfeed_rocksdb_block_cache_bytes": float(cache.get_usage()),
         "newsfeed_rocksdb_memtable_bytes": float(write_buffers.get_usage()),
-        "newsfeed_rocksdb_memtable_used_bytes": float(used),
     }
 
 

@@ -127,7 +127,7 @@ class ProcessSample:
     fd_kinds: dict[str, int]
     threads: int
     tasks: int | None = None
-    # The worker's RocksDB block cache and memtables written (its /metrics): memory bounded by fixed budgets.
+    # The worker's RocksDB block cache and memtables (its /metrics): memory that fills up to a fixed budget.
     rocksdb_mb: float | None = None
 
     @property
@@ -175,9 +175,7 @@ def _process_sample(pid: int, state_dir: Path) -> ProcessSample | None:
     )
 
 
-# RocksDB's resident memory: the block cache, and what the memtables hold. The write-buffer manager's own
-# figure (newsfeed_rocksdb_memtable_bytes) counts arena blocks when allocated, before their pages are touched.
-ROCKSDB_GAUGES = {"newsfeed_rocksdb_block_cache_bytes", "newsfeed_rocksdb_memtable_used_bytes"}
+ROCKSDB_GAUGES = {"newsfeed_rocksdb_block_cache_bytes", "newsfeed_rocksdb_memtable_bytes"}
 
 
 def _metrics_at(port: int) -> tuple[int | None, float | None]:

@@ -21,7 +21,6 @@ from pipeline.stream.app import (
     BoundedRocksDBStore,
     Wiring,
     build_app,
-    rocksdb_memory,
     rocksdb_options,
     shared_memory,
     table_slice,
@@ -94,18 +93,6 @@ def test_a_reopened_database_keeps_the_shared_cache(wiring: Wiring) -> None:
         db.put(b"key", b"value")
         assert db.property_int_value("rocksdb.block-cache-capacity") == 16 * MIB
         db.close()
-
-
-def test_the_memtable_bytes_written_are_counted_apart_from_the_blocks_allocated(wiring: Wiring) -> None:
-    """The write-buffer manager counts arena blocks when allocated; RSS holds what was written into them."""
-    tables = list(wiring.app.tables.values())
-    before = rocksdb_memory(wiring.settings, tables)
-    fill(wiring.signatures, [(0, f"article-{number}", b"x" * 1000) for number in range(300)])
-    after = rocksdb_memory(wiring.settings, tables)
-    written = after["newsfeed_rocksdb_memtable_used_bytes"] - before["newsfeed_rocksdb_memtable_used_bytes"]
-    assert 300 * 1000 <= written < 2 * 300 * 1000
-    assert after["newsfeed_rocksdb_memtable_bytes"] >= after["newsfeed_rocksdb_memtable_used_bytes"]
-    assert set(rocksdb_memory(wiring.settings)) == set(after)
 
 
 def test_a_partition_is_read_in_key_order_a_slice_at_a_time(wiring: Wiring) -> None:
