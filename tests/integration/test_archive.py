@@ -189,6 +189,8 @@ def test_every_page_is_archived_exactly_once_across_a_kill_and_restart(isolated:
     open_files = list(directory.glob("*.warc.gz.open"))
     assert len(open_files) == 1, "killed in the middle of a file"
     archived_before = _pages_in_archive(directory)
+    # The kill can land right after a rotation: a file with no whole page yet is removed, not closed.
+    closed_on_recovery = 1 if scan_file(open_files[0]).entries else 0
     # As if the kill had come in the middle of a write: half a page at the end of the open file.
     torn = page_records(pages[0], KafkaPosition(settings.topics.raw_pages, 0, 9_999, 0)).data
     with open_files[0].open("ab") as handle:
@@ -199,7 +201,7 @@ def test_every_page_is_archived_exactly_once_across_a_kill_and_restart(isolated:
     asyncio.run(_produce(settings, [(None, page) for page in pages[BEFORE_KILL:]]))
     outcomes = _run_archiver_until_idle(overrides, isolated.state_dir / "archiver-2.log")
 
-    assert outcomes["recovered:closed-files"] == 1
+    assert outcomes["recovered:closed-files"] == closed_on_recovery
     assert outcomes["recovered:truncated-bytes"] == len(torn) // 2
     assert outcomes["archived"] == PAGES - archived_before
     assert not list(directory.glob("*.open")), "a clean stop leaves closed files only"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -172,6 +173,8 @@ def _stored_ids(path: Path) -> set[str]:
     store = SqliteStore(path, read_only=True)
     try:
         return {record["id"] for record in store.articles()}
+    except sqlite3.OperationalError:  # the sink has created the file and not yet its tables
+        return set()
     finally:
         store.close()
 
