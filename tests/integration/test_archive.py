@@ -120,7 +120,13 @@ def _archived_positions(directory: Path) -> Counter[tuple[int, int]]:
 
 
 def _pages_in_archive(directory: Path) -> int:
-    return sum(len(scan_file(path).entries) for path in directory.glob("*.warc.gz*"))
+    pages = 0
+    for path in directory.glob("*.warc.gz*"):
+        try:
+            pages += len(scan_file(path).entries)
+        except FileNotFoundError:  # renamed by a rotation since the listing: counted at the next look
+            continue
+    return pages
 
 
 def _run_archiver_until_idle(overrides: dict[str, Any], log: Path, idle_s: float = 6.0) -> dict[str, int]:
