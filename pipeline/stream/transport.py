@@ -181,7 +181,8 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         return max(start, min(log_start, end))
 
     def _first_unproven(self, tp: TP, start: int, end: int) -> int | None:
-        """The lowest offset in [start, end) not proven empty, or None."""
+        """The lowest offset in [start, end) not proven empty, or None; ranges below `start` (the committed
+        offset) are forgotten on the way."""
         ranges = self._proven_empty[tp]
         ranges[:] = [(low, high) for low, high in ranges if high > start]
         for low, high in sorted(ranges):
@@ -219,8 +220,9 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         """Faust's next commit offset for `tp`, computed over the acknowledged offsets below `floor`, and
         only when the offsets between the last commit and the lowest acknowledged one are proven empty."""
         acked: list[int] = self._acked[tp]
-        held = [offset for offset in acked if floor is not None and offset > floor]
+        held: list[int] = []
         if floor is not None:
+            held = [offset for offset in acked if offset > floor]
             acked[:] = [offset for offset in acked if offset < floor]
         try:
             if not acked:
