@@ -117,6 +117,9 @@ class WorkerSettings(BaseModel):
     # block cache (index and filter blocks included) and one budget for the write buffers (memtables).
     rocksdb_block_cache_mb: int = Field(default=48, ge=1)
     rocksdb_write_buffer_mb: int = Field(default=32, ge=2)
+    # The memory allocator `newsfeed run` starts the worker with: jemalloc (when installed) returns the
+    # blocks RocksDB frees, where the C library's malloc keeps part of them; "system" leaves it alone.
+    allocator: Literal["jemalloc", "system"] = "jemalloc"
 
 
 class MetricsSettings(BaseModel):

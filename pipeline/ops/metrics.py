@@ -8,7 +8,7 @@ import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, Histogram, Info, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -72,6 +72,11 @@ COMMITTED_OFFSET = Gauge(
     "newsfeed_consumer_committed_offset",
     "A group's committed offset",
     ["group", "topic", "partition"],
+    registry=REGISTRY,
+)
+MEMORY_ALLOCATOR = Info(
+    "newsfeed_memory_allocator",
+    "The malloc this process runs with: jemalloc (preloaded) or system",
     registry=REGISTRY,
 )
 STALLED = Gauge(

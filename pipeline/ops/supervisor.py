@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from pipeline.ops.allocator import worker_environment
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 class Role:
     name: str
     arguments: list[str]
+    # The environment to start it with; None inherits this process's.
+    environment: dict[str, str] | None = field(default=None, repr=False)
     process: subprocess.Popen[bytes] | None = None
 
 
@@ -30,7 +34,7 @@ def roles_for(settings: Settings) -> list[Role]:
     roles = []
     if settings.crawl.sources_file is not None or settings.crawl.feeds:
         roles.append(Role("crawler", ["crawl"]))
-    roles.append(Role("worker", ["worker"]))
+    roles.append(Role("worker", ["worker"], worker_environment(settings.worker.allocator, os.environ)))
     if not settings.store.sink_in_worker:
         roles.append(Role("sink", ["sink"]))
     if settings.inputs:
@@ -56,7 +60,7 @@ class Supervisor:
             for role in self.roles:
                 prefix = ["--config", str(self.config_file)] if self.config_file else []
                 role.process = subprocess.Popen(
-                    [sys.executable, "-m", "pipeline.cli", *prefix, *role.arguments]
+                    [sys.executable, "-m", "pipeline.cli", *prefix, *role.arguments], env=role.environment
                 )
                 log.info("started %s (pid %d)", role.name, role.process.pid)
             exit_code = self._watch()

@@ -6,7 +6,8 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from pipeline.ops.metrics import exposition
+from pipeline.ops.allocator import allocator_in_use
+from pipeline.ops.metrics import MEMORY_ALLOCATOR, exposition
 from pipeline.ops.watchdog import LagWatchdog
 from pipeline.stream.app import Wiring
 
@@ -23,6 +24,7 @@ def register_web(wiring: Wiring) -> LagWatchdog:
     """Add /metrics and /health, and sample the worker group's lag on a timer (it feeds both)."""
     app, settings = wiring.app, wiring.settings
     watchdog = LagWatchdog(settings, settings.worker.app_id, worker_topics(wiring))
+    MEMORY_ALLOCATOR.info({"allocator": allocator_in_use()})
 
     @app.timer(settings.metrics.lag_interval_s)  # type: ignore[untyped-decorator]
     async def sample_lag() -> None:

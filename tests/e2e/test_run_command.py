@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.demo.content import ARTICLES, SEED_ARTICLE, SITES
 from pipeline.demo.site import serve_site
+from pipeline.ops.allocator import allocator_in_use, jemalloc_library
 from pipeline.sink.sqlite_store import SqliteStore
 from tests.conftest import IsolatedPipeline
 
@@ -47,6 +48,10 @@ def site() -> Iterator[str]:
 def _group_members(group: int) -> list[str]:
     found = subprocess.run(["pgrep", "-g", str(group)], capture_output=True, text=True, check=False)
     return found.stdout.split()
+
+
+def _command(pid: str) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
 
 
 def _titles(path: Path) -> list[str]:
@@ -93,6 +98,10 @@ def test_run_starts_every_role_and_stops_them_together(isolated: IsolatedPipelin
             ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
         )
         assert len(children.stdout.split()) == 3, "crawler, worker and sink run as children"
+        if jemalloc_library() is not None:  # deploy/install-system-packages.sh installs it
+            workers = [pid for pid in children.stdout.split() if _command(pid)[-1:] == ["worker"]]
+            assert len(workers) == 1, [_command(pid) for pid in children.stdout.split()]
+            assert allocator_in_use(Path(f"/proc/{workers[0]}/maps")) == "jemalloc"
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0, log.read_text()[-3000:]
         text = log.read_text()
