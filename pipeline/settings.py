@@ -117,8 +117,8 @@ class WorkerSettings(BaseModel):
     # block cache (index and filter blocks included) and one budget for the write buffers (memtables).
     rocksdb_block_cache_mb: int = Field(default=48, ge=1)
     rocksdb_write_buffer_mb: int = Field(default=32, ge=2)
-    # The memory allocator `newsfeed run` starts the worker with: jemalloc (when installed) returns the
-    # blocks RocksDB frees, where the C library's malloc keeps part of them; "system" leaves it alone.
+    # The memory allocator `newsfeed run` starts the worker with: jemalloc (when installed; it resists the
+    # fragmentation RocksDB's churn of blocks causes in glibc's heaps over days), or "system" to leave it.
     allocator: Literal["jemalloc", "system"] = "jemalloc"
 
 
